@@ -1,0 +1,6 @@
+"""Train a reference CNN: ``uv run train.py fit --config configs/rgb_cnn.yaml`` (see README)."""
+
+from lowlight.cli.train import main
+
+if __name__ == "__main__":
+    main()
