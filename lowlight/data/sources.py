@@ -1,0 +1,89 @@
+"""Where ground-truth images come from: COCO splits (through their annotation JSON) and folders."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterable
+from pathlib import Path
+
+from pycocotools.coco import COCO
+
+from lowlight.imageio import list_images
+
+
+def coco_split_folder(annotation_json: Path) -> Path:
+    """The image folder of a COCO annotation file in the official layout.
+
+    ``root/annotations/instances_val2017.json`` -> ``root/val2017``: the split is the part of the
+    file name after its last underscore, which also covers ``person_keypoints_*`` and
+    ``image_info_*`` files.
+    """
+    annotation_json = Path(annotation_json)
+    split = annotation_json.stem.rsplit("_", 1)[-1]
+    return annotation_json.parent.parent / split
+
+
+def coco_image_paths(annotation_json: Path) -> list[Path]:
+    """Images listed in a COCO annotation file, sorted by file name.
+
+    Only the images of the JSON's ``images`` section are returned (a split folder may hold more
+    files); they are not opened here, so a listed file that is missing or broken surfaces when it
+    is read.
+
+    Args:
+        annotation_json: e.g. ``.../annotations/instances_val2017.json``; its images live in
+            ``.../val2017/`` (see :func:`coco_split_folder`).
+
+    Raises:
+        FileNotFoundError: the JSON or its image folder does not exist.
+        ValueError: the JSON lists no image.
+    """
+    annotation_json = Path(annotation_json)
+    if not annotation_json.is_file():
+        raise FileNotFoundError(f"COCO annotation file not found: {annotation_json}")
+    folder = coco_split_folder(annotation_json)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"COCO image folder not found: {folder} (expected beside the folder of "
+            f"{annotation_json})"
+        )
+    # pycocotools prints progress ("loading annotations into memory...") on stdout.
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(str(annotation_json))
+    names = sorted(image["file_name"] for image in coco.loadImgs(coco.getImgIds()))
+    if not names:
+        raise ValueError(f"{annotation_json} lists no image")
+    return [folder / name for name in names]
+
+
+def folder_image_paths(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name (see :func:`list_images`).
+
+    Raises:
+        FileNotFoundError: ``folder`` is not a directory.
+    """
+    return list_images(Path(folder))
+
+
+def gather_image_paths(coco_jsons: Iterable[Path] = (), folders: Iterable[Path] = ()) -> list[Path]:
+    """All images of several sources: COCO splits first, then folders, each in its own order.
+
+    A file reached through two sources is kept once (at its first place).
+
+    Raises:
+        FileNotFoundError: a JSON, a split folder or a folder does not exist.
+    """
+    paths: list[Path] = []
+    for annotation_json in coco_jsons:
+        paths.extend(coco_image_paths(annotation_json))
+    for folder in folders:
+        paths.extend(folder_image_paths(folder))
+    seen: set[Path] = set()
+    unique: list[Path] = []
+    for path in paths:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique

@@ -1,0 +1,143 @@
+"""The enhancer: reference CNN + clustered GP, in the LM (luma) or CM (RGB) arrangement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from lowlight.archs import GPECNN
+from lowlight.checkpoints import DEFAULT_RGB_CNN, DEFAULT_Y_CNN, load_reference_cnn
+from lowlight.checks import check_image
+from lowlight.color import rgb_to_luma, replace_luma
+from lowlight.gp.hyperparameters import SEHyperparameters
+from lowlight.pipeline import GPOptions, clustered_gp_enhance
+from lowlight.tiling import run_tiled
+
+_LUMA_EPS = 1.0 / 255
+
+
+@dataclass
+class EnhancerConfig:
+    """What the enhancer does.
+
+    Attributes:
+        mode: ``"cm"``: RGB reference CNN and a GP on RGB patches (the paper's colour model);
+            ``"lm"``: luma CNN and GP on Y only (the paper's luminance model).
+        gp: the clustered GP's options; see :class:`lowlight.pipeline.GPOptions`.
+        use_gp: ``False`` returns the reference CNN's output (the "CNN alone" baseline).
+        lm_colour: how LM restores colour: ``"carry"`` keeps the input's Cb/Cr (the paper),
+            ``"ratio"`` scales R, G, B by the luma gain ``Y_out / Y_in`` (keeps hue and
+            saturation).
+        cnn_tile: the luma CNN (a local network) runs in tiles of this side on large images.
+    """
+
+    mode: Literal["cm", "lm"] = "cm"
+    gp: GPOptions = field(default_factory=GPOptions)
+    use_gp: bool = True
+    lm_colour: Literal["carry", "ratio"] = "ratio"
+    cnn_tile: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("cm", "lm"):
+            raise ValueError(f"mode must be 'cm' or 'lm', got {self.mode!r}")
+        if self.lm_colour not in ("carry", "ratio"):
+            raise ValueError(f"lm_colour must be 'carry' or 'ratio', got {self.lm_colour!r}")
+
+
+@dataclass
+class EnhanceResult:
+    """Output of :class:`Enhancer`.
+
+    Attributes:
+        image: (B, 3, H, W) float in [0, 1], the enhanced image.
+        reference: (B, C, H, W) float in [0, 1], the CNN's reference (C = 1 for LM, 3 for CM).
+        std: (B, 1, H, W) float >= 0, the GP's posterior standard deviation (root of the mean
+            variance over channels), or ``None`` when not asked for or without GP.
+    """
+
+    image: Tensor
+    reference: Tensor
+    std: Tensor | None = None
+
+
+class Enhancer(nn.Module):
+    """Reference CNN followed by the clustered exact GP.
+
+    Args:
+        net: the reference CNN: (B, 1, H, W) luma for ``mode="lm"``, (B, 3, H, W) RGB for
+            ``"cm"``.
+        config: :class:`EnhancerConfig`.
+        hyperparameters: fixed GP hyperparameters (e.g. learned end to end), ``None`` for the
+            config's heuristic or fit.
+    """
+
+    def __init__(self, net: nn.Module, config: EnhancerConfig | None = None,
+                 hyperparameters: SEHyperparameters | None = None) -> None:
+        super().__init__()
+        self.config = config or EnhancerConfig()
+        expected = 1 if self.config.mode == "lm" else 3
+        if getattr(net, "in_channels", expected) != expected:
+            raise ValueError(
+                f"mode {self.config.mode!r} needs a {expected}-channel CNN, got "
+                f"{type(net).__name__} with {net.in_channels} channels"
+            )
+        self.net = net.eval()
+        self.hyperparameters = hyperparameters
+
+    @classmethod
+    def from_checkpoint(
+        cls, config: EnhancerConfig | None = None, checkpoint: Path | None = None,
+        device: torch.device | str = "cpu",
+    ) -> Enhancer:
+        """Load the reference CNN from ``checkpoint`` (default: the shipped one for the mode)."""
+        config = config or EnhancerConfig()
+        path = checkpoint or (DEFAULT_Y_CNN if config.mode == "lm" else DEFAULT_RGB_CNN)
+        loaded = load_reference_cnn(path, device)
+        if (loaded.channels == "y") != (config.mode == "lm"):
+            raise ValueError(f"{path} holds a {loaded.channels!r} CNN, which does not fit mode {config.mode!r}")
+        return cls(loaded.net, config).to(device)
+
+    def reference(self, lq: Tensor) -> Tensor:
+        """The CNN's reference: (B, 3, H, W) in [0, 1] -> (B, C, H, W) in [0, 1]."""
+        if self.config.mode == "lm":
+            luma = rgb_to_luma(lq)
+            if isinstance(self.net, GPECNN):  # a local net: tile large images to bound memory
+                return run_tiled(self.net, luma, self.config.cnn_tile, GPECNN.border)
+            return self.net(luma)
+        return self.net(lq)
+
+    def forward(self, lq: Tensor, return_std: bool = False) -> EnhanceResult:
+        """Enhance a batch of same-size images.
+
+        Args:
+            lq: (B, 3, H, W) float in [0, 1], low-light RGB.
+            return_std: also return the GP's posterior standard deviation map.
+
+        Returns:
+            :class:`EnhanceResult`.
+        """
+        check_image(lq, 3, "lq")
+        ref = self.reference(lq).clamp(0.0, 1.0)
+        low = rgb_to_luma(lq) if self.config.mode == "lm" else lq
+        std = None
+        if self.config.use_gp:
+            out, variance = clustered_gp_enhance(low, ref, self.config.gp, return_std,
+                                                 self.hyperparameters)
+            if variance is not None:
+                std = variance.clamp_min(0).mean(dim=1, keepdim=True).sqrt()
+        else:
+            out = ref
+        if self.config.mode == "lm":
+            out = self._colourise(lq, low, out)
+        return EnhanceResult(out.clamp(0.0, 1.0), ref, std)
+
+    def _colourise(self, lq: Tensor, luma_in: Tensor, luma_out: Tensor) -> Tensor:
+        """LM colour: (B, 3, H, W) from the enhanced luma (B, 1, H, W)."""
+        if self.config.lm_colour == "carry":
+            return replace_luma(lq, luma_out.clamp(0, 1))
+        gain = (luma_out + _LUMA_EPS) / (luma_in + _LUMA_EPS)  # (B, 1, H, W)
+        return lq * gain

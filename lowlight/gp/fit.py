@@ -1,0 +1,158 @@
+"""Type-II maximum likelihood: fit the SE-GP hyperparameters by minimising the negative log
+marginal likelihood, each batch element (image) its own.
+
+The log-parameters (log lengthscale, log signal variance, log noise variance, optionally the
+constant mean) are optimised in float64 with Adam or L-BFGS on the sum of the per-image NLLs.
+The images are independent, so the sum's gradient for one image's parameters is that image's own
+gradient (Adam's per-parameter steps keep them apart; L-BFGS shares its line search). For each
+image the parameters with the lowest NLL seen are kept, so the result never has a higher NLL
+than the start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from lowlight.gp.exact import CholeskyOptions, negative_log_marginal_likelihood
+from lowlight.gp.hyperparameters import SEHyperparameters
+from lowlight.gp.kernels import check_points
+
+
+@dataclass
+class FitOptions:
+    """Options of :func:`fit_hyperparameters`.
+
+    Attributes:
+        steps: optimiser steps (Adam) or iterations (L-BFGS; at most 1.25x as many NLL evaluations).
+        learning_rate: Adam's step size on the log-parameters, L-BFGS's step scale; ``None``
+            gives 0.05 for Adam and 1.0 for L-BFGS.
+        optimizer: ``"adam"`` or ``"lbfgs"`` (strong-Wolfe line search).
+        min_noise_variance: floor on the noise variance (the NLL of exactly interpolated data
+            keeps decreasing as the noise goes to 0).
+        learn_mean: also fit the constant mean (otherwise it stays at its initial value).
+    """
+
+    steps: int = 50
+    learning_rate: float | None = None
+    optimizer: Literal["adam", "lbfgs"] = "adam"
+    min_noise_variance: float = 1e-6
+    learn_mean: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 0, got {self.steps!r}")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.optimizer not in ("adam", "lbfgs"):
+            raise ValueError(f"optimizer must be 'adam' or 'lbfgs', got {self.optimizer!r}")
+        if not self.min_noise_variance > 0:
+            raise ValueError(f"min_noise_variance must be > 0, got {self.min_noise_variance!r}")
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`fit_hyperparameters`.
+
+    Attributes:
+        hyperparameters: the fitted values (dtype and device of the training inputs, detached).
+        initial_nll: (B,) NLL at the start (after flooring the noise).
+        final_nll: (B,) NLL of the returned hyperparameters (<= ``initial_nll``).
+    """
+
+    hyperparameters: SEHyperparameters
+    initial_nll: Tensor
+    final_nll: Tensor
+
+
+def fit_hyperparameters(
+    train_x: Tensor,
+    train_y: Tensor,
+    init: SEHyperparameters,
+    options: FitOptions | None = None,
+    cholesky_options: CholeskyOptions | None = None,
+) -> FitResult:
+    """Minimise the negative log marginal likelihood over the hyperparameters, per batch element.
+
+    Not differentiable (the training data are detached); use the result as fixed values, or a
+    :class:`~lowlight.gp.head.GPHead` to learn hyperparameters jointly with a network.
+
+    Args:
+        train_x: (B, k, d_in) float.
+        train_y: (B, k, d_out) float.
+        init: starting :class:`SEHyperparameters` (e.g. :func:`heuristic_hyperparameters`);
+            its lengthscale shape (shared or ARD) is kept.
+        options: :class:`FitOptions`; defaults when ``None``.
+        cholesky_options: jitter schedule for the Cholesky factorisations.
+
+    Returns:
+        :class:`FitResult`.
+    """
+    options = options or FitOptions()
+    check_points(train_x, "train_x")
+    check_points(train_y, "train_y", batch=train_x.shape[0])
+    init.validate(train_x.shape[0], train_x.shape[2], train_y.shape[2])
+    x = train_x.detach().double()
+    y = train_y.detach().double()
+    start = init.detach().to(dtype=torch.float64)
+    log_lengthscale, log_signal_variance, _ = (t.clone() for t in start.log_parameters())
+    log_noise_variance = start.noise_variance.clamp_min(options.min_noise_variance).log()
+    mean = start.mean.clone()
+    parameters = [log_lengthscale, log_signal_variance, log_noise_variance]
+    if options.learn_mean:
+        parameters.append(mean)
+    learning_rate = options.learning_rate or (0.05 if options.optimizer == "adam" else 1.0)
+    for parameter in parameters:
+        parameter.requires_grad_(True)
+
+    def current() -> SEHyperparameters:
+        noise = log_noise_variance.exp().clamp_min(options.min_noise_variance)
+        return SEHyperparameters(log_lengthscale.exp(), log_signal_variance.exp(), noise, mean)
+
+    with torch.no_grad():
+        initial_nll = negative_log_marginal_likelihood(x, y, current(), cholesky_options)
+    best_nll = initial_nll.clone()
+    best = SEHyperparameters(*(t.detach().clone() for t in current().tensors()))
+
+    def evaluate() -> Tensor:
+        """NLL summed over the batch; records each image's best parameters as a side effect."""
+        candidate = current()
+        nll = negative_log_marginal_likelihood(x, y, candidate, cholesky_options)  # (B,)
+        with torch.no_grad():
+            improved = torch.isfinite(nll) & (nll < best_nll)
+            best_nll.copy_(torch.where(improved, nll, best_nll))
+            for kept, new in zip(best.tensors(), candidate.tensors()):
+                mask = improved.view(-1, *([1] * (new.ndim - 1)))
+                kept.copy_(torch.where(mask, new.detach(), kept))
+        return nll.sum()
+
+    with torch.enable_grad():
+        if options.optimizer == "adam" and options.steps > 0:
+            optimizer = torch.optim.Adam(parameters, lr=learning_rate)
+            for _ in range(options.steps):
+                optimizer.zero_grad()
+                evaluate().backward()
+                optimizer.step()
+        elif options.optimizer == "lbfgs" and options.steps > 0:
+            lbfgs = torch.optim.LBFGS(
+                parameters, lr=learning_rate, max_iter=options.steps, line_search_fn="strong_wolfe"
+            )
+
+            def closure() -> Tensor:
+                lbfgs.zero_grad()
+                loss = evaluate()
+                loss.backward()
+                return loss
+
+            lbfgs.step(closure)
+        if options.steps > 0:
+            with torch.no_grad():
+                evaluate()  # the last step's result is not evaluated by the loop
+    return FitResult(
+        hyperparameters=best.to(dtype=train_x.dtype),
+        initial_nll=initial_nll.to(train_x.dtype),
+        final_nll=best_nll.to(train_x.dtype),
+    )
