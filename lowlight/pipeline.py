@@ -40,6 +40,10 @@ class GPOptions:
             (to clustering and GP), scaled by ``coordinate_weight``, so that the enhancement can
             vary across the image.
         coordinate_weight: scale of the coordinates relative to intensities.
+        inputs: what the GP regresses from: ``"low"``, the low-light patch (the paper);
+            ``"pair"``, the whole clustered point (low-light patch and reference patch), so that
+            the prediction follows the reference's spatially varying enhancement while the GP
+            averages similar patches (denoising); ``"ref"``, the reference patch alone.
         target: ``"centre"``: the GP predicts the reference's centre pixel; ``"patch"``: the whole
             reference patch, and the overlapping patch predictions are averaged back.
         cluster_points: (channel, pixel) samples drawn for clustering per GP (``None``: all).
@@ -58,9 +62,10 @@ class GPOptions:
     per_channel: bool = False
     coordinates: bool = False
     coordinate_weight: float = 0.5
+    inputs: Literal["low", "pair", "ref"] = "low"
     target: Literal["centre", "patch"] = "centre"
-    cluster_points: int | None = 16384
-    kmeans_max_iter: int = 30
+    cluster_points: int | None = 4096
+    kmeans_max_iter: int = 10
     hyperparameters: Literal["heuristic", "fit"] = "heuristic"
     noise_fraction: float = 0.01
     fit_steps: int = 30
@@ -72,6 +77,8 @@ class GPOptions:
             raise ValueError(f"k must be >= 1, got {self.k}")
         if self.patch < 1:
             raise ValueError(f"patch must be >= 1, got {self.patch}")
+        if self.inputs not in ("low", "pair", "ref"):
+            raise ValueError(f"inputs must be 'low', 'pair' or 'ref', got {self.inputs!r}")
         if self.target not in ("centre", "patch"):
             raise ValueError(f"target must be 'centre' or 'patch', got {self.target!r}")
         if self.hyperparameters not in ("heuristic", "fit"):
@@ -171,7 +178,8 @@ def fit_clustered_gp(low: Tensor, ref: Tensor, options: GPOptions,
             for i, gen in enumerate(generators)
         ])  # (G, n)
     centres = cluster_means(points, labels, k)  # (G, k, D), differentiable
-    train_x = _gp_inputs(centres[..., :pq], centres[..., 2 * pq :])  # (G, k, d_in)
+    train_x = _gp_inputs(centres[..., :pq], centres[..., pq : 2 * pq], centres[..., 2 * pq :],
+                         options.inputs)  # (G, k, d_in)
     ref_half = centres[..., pq : 2 * pq]  # (G, k, pq)
     centre = centre_index((options.patch, options.patch))
     train_y = ref_half[..., centre : centre + 1] if options.target == "centre" else ref_half
@@ -187,21 +195,24 @@ def fit_clustered_gp(low: Tensor, ref: Tensor, options: GPOptions,
     return GPFit(state, centres, g // low.shape[0], c)
 
 
-def _gp_inputs(low_half: Tensor, coords: Tensor) -> Tensor:
-    """GP input: the low-light patch, then the coordinates when present. (..., pq [+ 2])."""
-    return torch.cat([low_half, coords], dim=-1) if coords.shape[-1] else low_half
+def _gp_inputs(low_half: Tensor, ref_half: Tensor, coords: Tensor, inputs: str) -> Tensor:
+    """GP input (..., d_in): the chosen patch halves, then the coordinates when present."""
+    parts = {"low": [low_half], "ref": [ref_half], "pair": [low_half, ref_half]}[inputs]
+    return torch.cat([*parts, coords], dim=-1)
 
 
 def predict_clustered_gp(
-    fit: GPFit, low: Tensor, options: GPOptions, return_variance: bool = False
+    fit: GPFit, low: Tensor, options: GPOptions, return_variance: bool = False,
+    ref: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
-    """Predict every pixel from its low-light patch, in chunks of rows.
+    """Predict every pixel from its patch (see ``GPOptions.inputs``), in chunks of rows.
 
     Args:
         fit: from :func:`fit_clustered_gp` on the same ``low``.
         low: (B, C, H, W) float in [0, 1].
         options: the options the fit used.
         return_variance: also return the GP's posterior variance per pixel.
+        ref: (B, C, H, W) the reference, needed when ``options.inputs`` is ``"pair"`` or ``"ref"``.
 
     Returns:
         ``(enhanced, variance)``: (B, C, H, W) in the dtype of ``low`` (not clamped), and the
@@ -211,7 +222,11 @@ def predict_clustered_gp(
     groups = _grouped(low, options.per_channel)  # (G, c, H, W)
     g, c = groups.shape[:2]
     p = options.patch
-    padded = pad_for_patches(groups, (p, p))  # (G, c, H + p - 1, W + p - 1)
+    if options.inputs != "low" and (ref is None or ref.shape != low.shape):
+        raise ValueError(f"inputs={options.inputs!r} needs ref of shape {tuple(low.shape)}")
+    ref_groups = _grouped(ref, options.per_channel) if ref is not None else groups
+    sources = {"low": [groups], "ref": [ref_groups], "pair": [groups, ref_groups]}[options.inputs]
+    padded_sources = [pad_for_patches(x, (p, p)) for x in sources]  # each (G, c, H+p-1, W+p-1)
     rows_per_chunk = max(1, options.chunk_pixels // max(1, w * c))
     patch_target = options.target == "patch"
     out = groups.new_zeros(g, c, h + p - 1, w + p - 1) if patch_target else groups.new_empty(g, c, h, w)
@@ -220,9 +235,7 @@ def predict_clustered_gp(
     for r0 in range(0, h, rows_per_chunk):
         r1 = min(h, r0 + rows_per_chunk)
         n_rows = r1 - r0
-        strip = padded[:, :, r0 : r1 + p - 1]  # (G, c, rows + p - 1, W + p - 1)
-        q = F.unfold(strip.reshape(g * c, 1, *strip.shape[-2:]), (p, p))  # (G c, pq, rows W)
-        q = q.view(g, c, p * p, n_rows * w).transpose(2, 3).reshape(g, c * n_rows * w, p * p)
+        q = torch.cat([_strip_patches(x, r0, r1, p) for x in padded_sources], dim=-1)  # (G, M, d)
         if options.coordinates:
             rows = torch.arange(r0, r1, device=low.device, dtype=low.dtype)
             coords = _coordinates(rows[:, None].expand(n_rows, w), cols[None].expand(n_rows, w),
@@ -249,6 +262,15 @@ def predict_clustered_gp(
     return enhanced, (variance.reshape(b, cc, h, w) if variance is not None else None)
 
 
+def _strip_patches(padded: Tensor, r0: int, r1: int, p: int) -> Tensor:
+    """Patches of rows [r0, r1) from a padded (G, c, H + p - 1, W + p - 1) image: (G, c rows W, p^2)."""
+    g, c, _, wp = padded.shape
+    n = (r1 - r0) * (wp - p + 1)
+    strip = padded[:, :, r0 : r1 + p - 1]  # (G, c, rows + p - 1, W + p - 1)
+    q = F.unfold(strip.reshape(g * c, 1, *strip.shape[-2:]), (p, p))  # (G c, pq, rows W)
+    return q.view(g, c, p * p, n).transpose(2, 3).reshape(g, c * n, p * p)
+
+
 def clustered_gp_enhance(
     low: Tensor, ref: Tensor, options: GPOptions, return_variance: bool = False,
     hyperparameters: SEHyperparameters | None = None,
@@ -266,5 +288,5 @@ def clustered_gp_enhance(
         ``(enhanced (B, C, H, W) in [0, 1], variance or None)``.
     """
     fit = fit_clustered_gp(low, ref, options, hyperparameters)
-    enhanced, variance = predict_clustered_gp(fit, low, options, return_variance)
+    enhanced, variance = predict_clustered_gp(fit, low, options, return_variance, ref)
     return enhanced.clamp(0.0, 1.0), variance

@@ -1,14 +1,18 @@
-"""``train.py``: LightningCLI over :class:`ReferenceCNNModule` and :class:`LowLightDataModule`."""
+"""``train.py``: LightningCLI over the project's LightningModules and :class:`LowLightDataModule`.
+
+The model is chosen in the config by ``class_path`` (``lowlight.models.ReferenceCNNModule`` for
+the two-stage reference CNNs, the end-to-end module for training through the GP head).
+"""
 
 from __future__ import annotations
 
 import sys
 
+import lightning as L
 from lightning.pytorch.cli import LightningCLI
 
 from lowlight.data.datamodule import LowLightDataModule
 from lowlight.imageio import ImageReadError
-from lowlight.models.reference_module import ReferenceCNNModule
 from lowlight.wandb_mode import apply_wandb_mode
 
 
@@ -20,13 +24,23 @@ def main(args: list[str] | None = None) -> LightningCLI:
     """
     try:
         apply_wandb_mode()
-        return LightningCLI(
-            ReferenceCNNModule,
+        cli = LightningCLI(
+            L.LightningModule,
             LowLightDataModule,
+            subclass_mode_model=True,
             seed_everything_default=0,
             save_config_kwargs={"overwrite": True},
             args=args,
         )
+        _finish_wandb_run()  # close the run so an offline one is complete for `wandb sync`
+        return cli
     except (FileNotFoundError, NotADirectoryError, ImageReadError) as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _finish_wandb_run() -> None:
+    import wandb
+
+    if wandb.run is not None:
+        wandb.finish()
