@@ -1,0 +1,123 @@
+"""Evaluation rows for the project's learned methods: reference CNNs, LM/CM with their GP
+options, and the GPE rebuild. Registered into :mod:`lowlight.evaluation.methods`.
+
+Rows (``--methods`` names):
+- ``cnn``: the RGB reference CNN alone; ``cnn-y``: the luma CNN alone (ratio colour);
+- ``cm`` / ``lm``: the enhancer's defaults, one row per ``--k``;
+- ``cm-paper`` / ``lm-paper``: the paper's set-up (GP input = low-light patch, one GP shared
+  by the channels; LM carries the input's Cb/Cr);
+- ``cm-pc`` (three GPs), ``cm-xy`` (coordinates as inputs), ``cm-patch`` (patch targets),
+  ``cm-pair`` / ``cm-low`` / ``cm-ref`` (GP inputs): one option changed from ``cm``;
+- ``gpe``: GPE's imported CNN + GP on unique patch pairs (needs ``--gpe-mat``);
+  ``gpe-cnn``: GPE's imported CNN alone, the input's Cb/Cr carried over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from lowlight.checkpoints import DEFAULT_RGB_CNN, DEFAULT_Y_CNN
+from lowlight.color import replace_luma, rgb_to_luma
+from lowlight.enhancer import Enhancer, EnhancerConfig
+from lowlight.evaluation.methods import Method, MethodOptions, register_method
+from lowlight.evaluation.protocols import ImageContext
+
+#: name -> (mode, how the default config is changed)
+VARIANTS: dict[str, tuple[str, Callable[[EnhancerConfig], EnhancerConfig]]] = {
+    "cm": ("cm", lambda c: c),
+    "lm": ("lm", lambda c: c),
+    "cm-paper": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="low", per_channel=False))),
+    "lm-paper": ("lm", lambda c: replace(c, lm_colour="carry", gp=replace(c.gp, inputs="low"))),
+    "cm-pc": ("cm", lambda c: replace(c, gp=replace(c.gp, per_channel=not c.gp.per_channel))),
+    "cm-xy": ("cm", lambda c: replace(c, gp=replace(c.gp, coordinates=not c.gp.coordinates))),
+    "cm-patch": ("cm", lambda c: replace(c, gp=replace(c.gp, target="patch"))),
+    "cm-low": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="low"))),
+    "cm-pair": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="pair"))),
+    "cm-ref": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="ref"))),
+}
+
+
+def _checkpoint(options: MethodOptions, mode: str) -> Path:
+    default = DEFAULT_Y_CNN if mode == "lm" else DEFAULT_RGB_CNN
+    return default if options.checkpoint_dir is None else options.checkpoint_dir / default.name
+
+
+def _wrap(enhancer: Enhancer, device: str) -> Callable[[Tensor, ImageContext], Tensor]:
+    def enhance(image: Tensor, context: ImageContext) -> Tensor:
+        with torch.inference_mode():
+            return enhancer(image.to(device)).image
+
+    return enhance
+
+
+def _variant_factory(name: str) -> Callable[[MethodOptions], list[Method]]:
+    mode, change = VARIANTS[name]
+
+    def factory(options: MethodOptions) -> list[Method]:
+        methods = []
+        for k in options.k:
+            base = EnhancerConfig(mode=mode)  # type: ignore[arg-type]
+            config = change(replace(base, gp=replace(base.gp, k=k, seed=options.seed)))
+            enhancer = Enhancer.from_checkpoint(config, _checkpoint(options, mode), options.device)
+            methods.append(Method(f"{name} k={k}", _wrap(enhancer, options.device)))
+        return methods
+
+    return factory
+
+
+def _cnn_factory(mode: str, name: str) -> Callable[[MethodOptions], list[Method]]:
+    def factory(options: MethodOptions) -> list[Method]:
+        config = EnhancerConfig(mode=mode, use_gp=False)  # type: ignore[arg-type]
+        enhancer = Enhancer.from_checkpoint(config, _checkpoint(options, mode), options.device)
+        return [Method(name, _wrap(enhancer, options.device))]
+
+    return factory
+
+
+def _gpe_factory(options: MethodOptions) -> list[Method]:
+    from lowlight.archs import load_gpe_cnn
+    from lowlight.gpe import gpe_enhance
+
+    if options.gpe_mat is None:
+        raise FileNotFoundError("method gpe needs --gpe-mat PATH (GPE's gpe_cnnmodel.mat)")
+    net = load_gpe_cnn(options.gpe_mat).to(options.device)
+
+    def enhance(image: Tensor, context: ImageContext) -> Tensor:
+        with torch.inference_mode():
+            return gpe_enhance(image.to(options.device), net)
+
+    return [Method("gpe", enhance)]
+
+
+def _gpe_cnn_factory(options: MethodOptions) -> list[Method]:
+    from lowlight.archs import load_gpe_cnn
+
+    if options.gpe_mat is None:
+        raise FileNotFoundError("method gpe-cnn needs --gpe-mat PATH (GPE's gpe_cnnmodel.mat)")
+    net = load_gpe_cnn(options.gpe_mat).to(options.device)
+
+    def enhance(image: Tensor, context: ImageContext) -> Tensor:
+        with torch.inference_mode():
+            x = image.to(options.device)
+            return replace_luma(x, net(rgb_to_luma(x)).clamp(0, 1))
+
+    return [Method("gpe-cnn", enhance)]
+
+
+def register_learned_methods() -> None:
+    """Register every row above (idempotent)."""
+    from lowlight.evaluation.methods import METHOD_FACTORIES
+
+    entries: dict[str, Callable[[MethodOptions], list[Method]]] = {
+        "cnn": _cnn_factory("cm", "cnn"), "cnn-y": _cnn_factory("lm", "cnn-y"), "gpe": _gpe_factory,
+        "gpe-cnn": _gpe_cnn_factory,
+    }
+    entries.update({name: _variant_factory(name) for name in VARIANTS})
+    for name, factory in entries.items():
+        if name not in METHOD_FACTORIES:
+            register_method(name, factory)
