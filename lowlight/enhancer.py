@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +16,9 @@ from lowlight.color import rgb_to_luma, replace_luma
 from lowlight.gp.hyperparameters import SEHyperparameters
 from lowlight.pipeline import GPOptions, clustered_gp_enhance
 from lowlight.tiling import run_tiled
+
+if TYPE_CHECKING:
+    from lowlight.models.learned_gp import LearnedClusteredGP
 
 _LUMA_EPS = 1.0 / 255
 
@@ -33,6 +36,11 @@ class EnhancerConfig:
             ``"ratio"`` scales R, G, B by the luma gain ``Y_out / Y_in`` (keeps hue and
             saturation).
         cnn_tile: the luma CNN (a local network) runs in tiles of this side on large images.
+        exposure_gate: ``(low, high)`` median-luma thresholds: an image whose median luma is at
+            least ``high`` is already well exposed and returned unchanged, one below ``low`` is
+            enhanced fully, and in between the two are blended linearly. Guards photos that were
+            never dark, which the reference CNNs over-brighten (README, bright-input row).
+            ``None`` disables it.
     """
 
     mode: Literal["cm", "lm"] = "cm"
@@ -40,12 +48,29 @@ class EnhancerConfig:
     use_gp: bool = True
     lm_colour: Literal["carry", "ratio"] = "ratio"
     cnn_tile: int = 1024
+    exposure_gate: tuple[float, float] | None = (0.30, 0.40)
 
     def __post_init__(self) -> None:
+        if self.exposure_gate is not None and not 0 <= self.exposure_gate[0] < self.exposure_gate[1] <= 1:
+            raise ValueError(f"exposure_gate must be (low, high) with 0 <= low < high <= 1, got {self.exposure_gate}")
         if self.mode not in ("cm", "lm"):
             raise ValueError(f"mode must be 'cm' or 'lm', got {self.mode!r}")
         if self.lm_colour not in ("carry", "ratio"):
             raise ValueError(f"lm_colour must be 'carry' or 'ratio', got {self.lm_colour!r}")
+
+
+def exposure_weight(lq: Tensor, low: float, high: float) -> Tensor:
+    """How well exposed each image already is, from its median BT.601 luma.
+
+    Args:
+        lq: (B, 3, H, W) float in [0, 1].
+        low, high: median luma below ``low`` gives 0 (dark), at or above ``high`` gives 1.
+
+    Returns:
+        (B, 1, 1, 1) float in [0, 1].
+    """
+    median = rgb_to_luma(lq).flatten(1).median(dim=1).values  # (B,)
+    return ((median - low) / (high - low)).clamp(0.0, 1.0).view(-1, 1, 1, 1)
 
 
 @dataclass
@@ -71,12 +96,14 @@ class Enhancer(nn.Module):
         net: the reference CNN: (B, 1, H, W) luma for ``mode="lm"``, (B, 3, H, W) RGB for
             ``"cm"``.
         config: :class:`EnhancerConfig`.
-        hyperparameters: fixed GP hyperparameters (e.g. learned end to end), ``None`` for the
-            config's heuristic or fit.
+        hyperparameters: fixed GP hyperparameters, ``None`` for the config's heuristic or fit.
+        learned_gp: a GP head with hyperparameters learned end to end
+            (:class:`lowlight.models.learned_gp.LearnedClusteredGP`); replaces ``hyperparameters``.
     """
 
     def __init__(self, net: nn.Module, config: EnhancerConfig | None = None,
-                 hyperparameters: SEHyperparameters | None = None) -> None:
+                 hyperparameters: SEHyperparameters | None = None,
+                 learned_gp: LearnedClusteredGP | None = None) -> None:
         super().__init__()
         self.config = config or EnhancerConfig()
         expected = 1 if self.config.mode == "lm" else 3
@@ -87,19 +114,33 @@ class Enhancer(nn.Module):
             )
         self.net = net.eval()
         self.hyperparameters = hyperparameters
+        self.learned_gp = learned_gp
 
     @classmethod
     def from_checkpoint(
         cls, config: EnhancerConfig | None = None, checkpoint: Path | None = None,
         device: torch.device | str = "cpu",
     ) -> Enhancer:
-        """Load the reference CNN from ``checkpoint`` (default: the shipped one for the mode)."""
+        """Load the reference CNN from ``checkpoint`` (default: the shipped one for the mode).
+
+        A checkpoint trained end to end also holds the GP's learned hyperparameters (tensors
+        ``gp.*``, see :mod:`lowlight.models.learned_gp`): they are used, with the ``per_channel``
+        layout they were learned for; the config's other GP options (k, patch, seed) still apply.
+        """
         config = config or EnhancerConfig()
         path = checkpoint or (DEFAULT_Y_CNN if config.mode == "lm" else DEFAULT_RGB_CNN)
         loaded = load_reference_cnn(path, device)
         if (loaded.channels == "y") != (config.mode == "lm"):
             raise ValueError(f"{path} holds a {loaded.channels!r} CNN, which does not fit mode {config.mode!r}")
-        return cls(loaded.net, config).to(device)
+        learned_gp = None
+        if any(name.startswith("gp.") for name in loaded.extra):
+            from lowlight.models.learned_gp import LearnedClusteredGP  # only e2e checkpoints need it
+
+            learned_gp = LearnedClusteredGP.from_checkpoint(loaded.extra, loaded.metadata)
+            if learned_gp is not None:
+                per_channel = learned_gp.n_groups > 1
+                config = replace(config, gp=replace(config.gp, per_channel=per_channel))
+        return cls(loaded.net, config, learned_gp=learned_gp).to(device)
 
     def reference(self, lq: Tensor) -> Tensor:
         """The CNN's reference: (B, 3, H, W) in [0, 1] -> (B, C, H, W) in [0, 1]."""
@@ -125,15 +166,24 @@ class Enhancer(nn.Module):
         low = rgb_to_luma(lq) if self.config.mode == "lm" else lq
         std = None
         if self.config.use_gp:
-            out, variance = clustered_gp_enhance(low, ref, self.config.gp, return_std,
-                                                 self.hyperparameters)
+            if self.learned_gp is not None:
+                out, variance = self.learned_gp(low, ref, self.config.gp, return_std)
+            else:
+                out, variance = clustered_gp_enhance(low, ref, self.config.gp, return_std,
+                                                     self.hyperparameters)
             if variance is not None:
                 std = variance.clamp_min(0).mean(dim=1, keepdim=True).sqrt()
         else:
             out = ref
         if self.config.mode == "lm":
             out = self._colourise(lq, low, out)
-        return EnhanceResult(out.clamp(0.0, 1.0), ref, std)
+        out = out.clamp(0.0, 1.0)
+        if self.config.exposure_gate is not None:
+            keep = exposure_weight(lq, *self.config.exposure_gate)  # (B, 1, 1, 1)
+            out = keep * lq + (1 - keep) * out
+            if std is not None:
+                std = (1 - keep) * std
+        return EnhanceResult(out, ref, std)
 
     def _colourise(self, lq: Tensor, luma_in: Tensor, luma_out: Tensor) -> Tensor:
         """LM colour: (B, 3, H, W) from the enhanced luma (B, 1, H, W)."""

@@ -62,7 +62,7 @@ class GPOptions:
     per_channel: bool = False
     coordinates: bool = False
     coordinate_weight: float = 0.5
-    inputs: Literal["low", "pair", "ref"] = "low"
+    inputs: Literal["low", "pair", "ref"] = "pair"
     target: Literal["centre", "patch"] = "centre"
     cluster_points: int | None = 4096
     kmeans_max_iter: int = 10

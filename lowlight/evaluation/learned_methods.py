@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -24,8 +25,10 @@ from torch import Tensor
 from lowlight.checkpoints import DEFAULT_RGB_CNN, DEFAULT_Y_CNN
 from lowlight.color import replace_luma, rgb_to_luma
 from lowlight.enhancer import Enhancer, EnhancerConfig
-from lowlight.evaluation.methods import Method, MethodOptions, register_method
 from lowlight.evaluation.protocols import ImageContext
+
+if TYPE_CHECKING:
+    from lowlight.evaluation.methods import Method, MethodOptions
 
 #: name -> (mode, how the default config is changed)
 VARIANTS: dict[str, tuple[str, Callable[[EnhancerConfig], EnhancerConfig]]] = {
@@ -59,6 +62,8 @@ def _variant_factory(name: str) -> Callable[[MethodOptions], list[Method]]:
     mode, change = VARIANTS[name]
 
     def factory(options: MethodOptions) -> list[Method]:
+        from lowlight.evaluation.methods import Method
+
         methods = []
         for k in options.k:
             base = EnhancerConfig(mode=mode)  # type: ignore[arg-type]
@@ -72,6 +77,8 @@ def _variant_factory(name: str) -> Callable[[MethodOptions], list[Method]]:
 
 def _cnn_factory(mode: str, name: str) -> Callable[[MethodOptions], list[Method]]:
     def factory(options: MethodOptions) -> list[Method]:
+        from lowlight.evaluation.methods import Method
+
         config = EnhancerConfig(mode=mode, use_gp=False)  # type: ignore[arg-type]
         enhancer = Enhancer.from_checkpoint(config, _checkpoint(options, mode), options.device)
         return [Method(name, _wrap(enhancer, options.device))]
@@ -81,6 +88,7 @@ def _cnn_factory(mode: str, name: str) -> Callable[[MethodOptions], list[Method]
 
 def _gpe_factory(options: MethodOptions) -> list[Method]:
     from lowlight.archs import load_gpe_cnn
+    from lowlight.evaluation.methods import Method
     from lowlight.gpe import gpe_enhance
 
     if options.gpe_mat is None:
@@ -96,6 +104,7 @@ def _gpe_factory(options: MethodOptions) -> list[Method]:
 
 def _gpe_cnn_factory(options: MethodOptions) -> list[Method]:
     from lowlight.archs import load_gpe_cnn
+    from lowlight.evaluation.methods import Method
 
     if options.gpe_mat is None:
         raise FileNotFoundError("method gpe-cnn needs --gpe-mat PATH (GPE's gpe_cnnmodel.mat)")
@@ -111,7 +120,7 @@ def _gpe_cnn_factory(options: MethodOptions) -> list[Method]:
 
 def register_learned_methods() -> None:
     """Register every row above (idempotent)."""
-    from lowlight.evaluation.methods import METHOD_FACTORIES
+    from lowlight.evaluation.methods import METHOD_FACTORIES, register_method
 
     entries: dict[str, Callable[[MethodOptions], list[Method]]] = {
         "cnn": _cnn_factory("cm", "cnn"), "cnn-y": _cnn_factory("lm", "cnn-y"), "gpe": _gpe_factory,

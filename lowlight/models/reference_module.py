@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import lightning as L
@@ -11,6 +12,7 @@ import torchvision
 from torch import Tensor, nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
+from lowlight.checkpoints import load_reference_cnn
 from lowlight.color import rgb_to_luma
 
 #: metric prefixes of the validation loaders, in the order the datamodule returns them
@@ -35,6 +37,7 @@ class ReferenceCNNModule(L.LightningModule):
         lr: peak learning rate of Adam, decayed by a cosine schedule to 1% over training.
         weight_decay: AdamW weight decay.
         num_logged_images: images in the logged validation grid.
+        init_weights: start from the CNN weights of a shipped safetensors checkpoint (fine-tuning).
     """
 
     def __init__(
@@ -45,13 +48,16 @@ class ReferenceCNNModule(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         num_logged_images: int = 4,
+        init_weights: Path | None = None,
     ) -> None:
         super().__init__()
         expected = 1 if channels == "y" else 3
         in_channels = getattr(net, "in_channels", expected)
         if in_channels != expected:
             raise ValueError(f"channels={channels!r} needs a {expected}-channel net, got {in_channels}")
-        self.save_hyperparameters(ignore=["net"])
+        self.save_hyperparameters(ignore=["net", "init_weights"])
+        if init_weights is not None:
+            net.load_state_dict(load_reference_cnn(Path(init_weights)).net.state_dict())
         self.net = net
         self.channels = channels
         self.loss_name = loss
