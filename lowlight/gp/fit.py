@@ -91,13 +91,27 @@ def fit_hyperparameters(
     Returns:
         :class:`FitResult`.
     """
+    # Callers often run under torch.inference_mode (enhancement); the fit needs autograd on
+    # fresh leaf tensors, so it leaves inference mode and copies what it differentiates.
+    with torch.inference_mode(False), torch.enable_grad():
+        return _fit(train_x.clone(), train_y.clone(), init.detach().to(dtype=torch.float64), options,
+                    cholesky_options)
+
+
+def _fit(
+    train_x: Tensor,
+    train_y: Tensor,
+    init: SEHyperparameters,
+    options: FitOptions | None,
+    cholesky_options: CholeskyOptions | None,
+) -> FitResult:
     options = options or FitOptions()
     check_points(train_x, "train_x")
     check_points(train_y, "train_y", batch=train_x.shape[0])
     init.validate(train_x.shape[0], train_x.shape[2], train_y.shape[2])
     x = train_x.detach().double()
     y = train_y.detach().double()
-    start = init.detach().to(dtype=torch.float64)
+    start = SEHyperparameters(*(t.clone() for t in init.tensors()))
     log_lengthscale, log_signal_variance, _ = (t.clone() for t in start.log_parameters())
     log_noise_variance = start.noise_variance.clamp_min(options.min_noise_variance).log()
     mean = start.mean.clone()
