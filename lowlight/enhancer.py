@@ -46,7 +46,7 @@ class EnhancerConfig:
     mode: Literal["cm", "lm"] = "cm"
     gp: GPOptions = field(default_factory=GPOptions)
     use_gp: bool = True
-    lm_colour: Literal["carry", "ratio"] = "ratio"
+    lm_colour: Literal["carry", "ratio"] = "carry"
     cnn_tile: int = 1024
     exposure_gate: tuple[float, float] | None = (0.30, 0.40)
 

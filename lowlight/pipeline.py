@@ -63,7 +63,7 @@ class GPOptions:
     coordinates: bool = False
     coordinate_weight: float = 0.5
     inputs: Literal["low", "pair", "ref"] = "pair"
-    target: Literal["centre", "patch"] = "centre"
+    target: Literal["centre", "patch"] = "patch"
     cluster_points: int | None = 4096
     kmeans_max_iter: int = 10
     hyperparameters: Literal["heuristic", "fit"] = "heuristic"

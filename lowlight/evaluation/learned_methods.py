@@ -6,7 +6,8 @@ Rows (``--methods`` names):
 - ``cm`` / ``lm``: the enhancer's defaults, one row per ``--k``;
 - ``cm-paper`` / ``lm-paper``: the paper's set-up (GP input = low-light patch, one GP shared
   by the channels; LM carries the input's Cb/Cr);
-- ``cm-pc`` (three GPs), ``cm-xy`` (coordinates as inputs), ``cm-patch`` (patch targets),
+- ``cm-pc`` (three GPs), ``cm-xy`` (coordinates as inputs), ``cm-patch`` / ``cm-centre``
+  (patch or centre-pixel targets), ``lm-ratio`` (LM colour by the luma gain),
   ``cm-pair`` / ``cm-low`` / ``cm-ref`` (GP inputs): one option changed from ``cm``;
 - ``gpe``: GPE's imported CNN + GP on unique patch pairs (needs ``--gpe-mat``);
   ``gpe-cnn``: GPE's imported CNN alone, the input's Cb/Cr carried over.
@@ -34,11 +35,13 @@ if TYPE_CHECKING:
 VARIANTS: dict[str, tuple[str, Callable[[EnhancerConfig], EnhancerConfig]]] = {
     "cm": ("cm", lambda c: c),
     "lm": ("lm", lambda c: c),
-    "cm-paper": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="low", per_channel=False))),
-    "lm-paper": ("lm", lambda c: replace(c, lm_colour="carry", gp=replace(c.gp, inputs="low"))),
+    "cm-paper": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="low", target="centre", per_channel=False))),
+    "lm-paper": ("lm", lambda c: replace(c, lm_colour="carry", gp=replace(c.gp, inputs="low", target="centre"))),
+    "lm-ratio": ("lm", lambda c: replace(c, lm_colour="ratio")),
     "cm-pc": ("cm", lambda c: replace(c, gp=replace(c.gp, per_channel=not c.gp.per_channel))),
     "cm-xy": ("cm", lambda c: replace(c, gp=replace(c.gp, coordinates=not c.gp.coordinates))),
     "cm-patch": ("cm", lambda c: replace(c, gp=replace(c.gp, target="patch"))),
+    "cm-centre": ("cm", lambda c: replace(c, gp=replace(c.gp, target="centre"))),
     "cm-low": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="low"))),
     "cm-pair": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="pair"))),
     "cm-ref": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="ref"))),

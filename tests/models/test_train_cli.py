@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(autouse=True)
 def _fresh_wandb() -> Iterator[None]:
     """wandb keeps process-wide settings (its run folder); each test starts from none."""
+    wandb.teardown()
     yield
     wandb.teardown()
 
