@@ -124,8 +124,9 @@ class Enhancer(nn.Module):
         """Load the reference CNN from ``checkpoint`` (default: the shipped one for the mode).
 
         A checkpoint trained end to end also holds the GP's learned hyperparameters (tensors
-        ``gp.*``, see :mod:`lowlight.models.learned_gp`): they are used, with the ``per_channel``
-        layout they were learned for; the config's other GP options (k, patch, seed) still apply.
+        ``gp.*``, see :mod:`lowlight.models.learned_gp`): they are used with the GP layout they
+        were learned for (patch, per_channel, inputs, target, coordinates, noise_fraction, from
+        the checkpoint); the config's other GP options (k, seed, sampling) still apply.
         """
         config = config or EnhancerConfig()
         path = checkpoint or (DEFAULT_Y_CNN if config.mode == "lm" else DEFAULT_RGB_CNN)
@@ -134,12 +135,11 @@ class Enhancer(nn.Module):
             raise ValueError(f"{path} holds a {loaded.channels!r} CNN, which does not fit mode {config.mode!r}")
         learned_gp = None
         if any(name.startswith("gp.") for name in loaded.extra):
-            from lowlight.models.learned_gp import LearnedClusteredGP  # only e2e checkpoints need it
+            from lowlight.models.learned_gp import LearnedClusteredGP, options_for_checkpoint  # e2e only
 
             learned_gp = LearnedClusteredGP.from_checkpoint(loaded.extra, loaded.metadata)
             if learned_gp is not None:
-                per_channel = learned_gp.n_groups > 1
-                config = replace(config, gp=replace(config.gp, per_channel=per_channel))
+                config = replace(config, gp=options_for_checkpoint(config.gp, learned_gp, loaded.metadata))
         return cls(loaded.net, config, learned_gp=learned_gp).to(device)
 
     def reference(self, lq: Tensor) -> Tensor:
