@@ -121,6 +121,8 @@ class ReferenceCNNModule(L.LightningModule):
             # One row per image: dark | reference | ground truth.
             rows = torch.stack(self._grid_batch, dim=1).flatten(0, 1)  # (3k, C, H, W)
             grid = torchvision.utils.make_grid(rows.float().cpu(), nrow=3, padding=2)
+            # wandb reads image tensors as 0-255 values: a float grid in [0, 1] would log black.
+            grid = (grid.clamp(0, 1) * 255).round().to(torch.uint8)
             log_image(key="val/examples", images=[grid], caption=["dark | reference | ground truth"])
         self._grid_batch = None
 
