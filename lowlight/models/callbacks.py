@@ -1,4 +1,4 @@
-"""Callbacks for reference-CNN training."""
+"""Callbacks shared by the training modules."""
 
 from __future__ import annotations
 
@@ -15,13 +15,16 @@ from lowlight.checkpoints import export_lightning_checkpoint
 class ExportSafetensors(L.Callback):
     """At the end of ``fit``, write the best checkpoint's CNN as a shipped safetensors file.
 
-    The file lands beside the Lightning checkpoints (``<checkpoints dir>/<filename>``) unless
+    The file lands beside the Lightning checkpoints (``<checkpoints dir>/<default_name>``) unless
     ``path`` is given, and carries provenance metadata (best ``val/psnr``, steps, wall time).
-    ``uv run infer.py --checkpoint FILE`` then uses it directly.
+    ``uv run infer.py --checkpoint FILE`` then uses it directly. Subclasses change what is
+    written by overriding :meth:`export`.
 
     Args:
-        path: destination file; default ``<ModelCheckpoint.dirpath>/reference_cnn.safetensors``.
+        path: destination file; default ``<ModelCheckpoint.dirpath>/<default_name>``.
     """
+
+    default_name = "reference_cnn.safetensors"
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
@@ -35,12 +38,10 @@ class ExportSafetensors(L.Callback):
         if trainer.fast_dev_run or not trainer.is_global_zero:
             return
         ckpt = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
-        if ckpt is None:
+        source = None if ckpt is None else (ckpt.best_model_path or ckpt.last_model_path)
+        if ckpt is None or not source:
             return
-        source = ckpt.best_model_path or ckpt.last_model_path
-        if not source:
-            return
-        out = Path(self.path) if self.path else Path(ckpt.dirpath) / "reference_cnn.safetensors"
+        out = Path(self.path) if self.path else Path(ckpt.dirpath) / self.default_name
         out.parent.mkdir(parents=True, exist_ok=True)
         score = ckpt.best_model_score
         metadata = {
@@ -50,6 +51,10 @@ class ExportSafetensors(L.Callback):
             "best_val_psnr": f"{float(score):.3f}" if score is not None else "",
             "module_hparams": json.dumps({k: str(v) for k, v in pl_module.hparams.items()}),
         }
-        export_lightning_checkpoint(Path(source), out, pl_module.net, pl_module.channels, metadata)
+        self.export(pl_module, Path(source), out, metadata)
         self.exported = out
         print(f"exported {Path(source).name} -> {out}")
+
+    def export(self, pl_module: L.LightningModule, source: Path, out: Path, metadata: dict[str, str]) -> None:
+        """Write ``out`` from the Lightning checkpoint ``source`` (read with weights_only=True)."""
+        export_lightning_checkpoint(source, out, pl_module.net, pl_module.channels, metadata)

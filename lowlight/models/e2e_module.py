@@ -9,7 +9,6 @@ against the bright ground truth in RGB.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 import torchvision
-from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor, nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
@@ -34,6 +32,7 @@ from lowlight.evaluation.sift import image_features, sift_score
 from lowlight.models.learned_gp import LearnedClusteredGP, Parametrisation
 from lowlight.models.reference_module import VAL_PREFIXES
 from lowlight.pipeline import GPOptions
+from lowlight.models.callbacks import ExportSafetensors
 
 #: the uncertainty panel maps this posterior standard deviation (intensity units) to white
 UNCERTAINTY_WHITE = 0.1
@@ -344,7 +343,7 @@ class EndToEndModule(L.LightningModule):
                            extra=self.gp_layer.checkpoint_tensors(), metadata=info)
 
 
-class ExportEndToEnd(L.Callback):
+class ExportEndToEnd(ExportSafetensors):
     """At the end of ``fit``, export the best checkpoint of :class:`EndToEndModule` as safetensors.
 
     The best (else last) checkpoint of the first ``ModelCheckpoint`` is loaded back into the
@@ -355,34 +354,10 @@ class ExportEndToEnd(L.Callback):
         path: destination; default ``<ModelCheckpoint.dirpath>/e2e.safetensors``.
     """
 
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path
-        self.exported: Path | None = None
-        self._start = 0.0
+    default_name = "e2e.safetensors"
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._start = time.perf_counter()
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.fast_dev_run or not trainer.is_global_zero:
-            return
+    def export(self, pl_module: L.LightningModule, source: Path, out: Path, metadata: dict[str, str]) -> None:
         if not isinstance(pl_module, EndToEndModule):
             raise TypeError(f"ExportEndToEnd needs an EndToEndModule, got {type(pl_module).__name__}")
-        ckpt = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
-        source = None if ckpt is None else (ckpt.best_model_path or ckpt.last_model_path)
-        if ckpt is None or not source:
-            return
-        state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
-        pl_module.load_state_dict(state)
-        out = Path(self.path) if self.path else Path(ckpt.dirpath) / "e2e.safetensors"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        score = ckpt.best_model_score
-        pl_module.export_safetensors(out, {
-            "source_checkpoint": Path(source).name,
-            "global_step": str(trainer.global_step),
-            "fit_seconds": f"{time.perf_counter() - self._start:.0f}",
-            "best_val_psnr": f"{float(score):.3f}" if score is not None else "",
-            "module_hparams": json.dumps({k: str(v) for k, v in pl_module.hparams.items()}),
-        })
-        self.exported = out
-        print(f"exported {Path(source).name} -> {out}")
+        pl_module.load_state_dict(torch.load(source, map_location="cpu", weights_only=True)["state_dict"])
+        pl_module.export_safetensors(out, metadata)
