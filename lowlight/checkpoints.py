@@ -19,8 +19,20 @@ from lowlight.archs import ARCHITECTURES
 
 #: the folder of shipped checkpoints, at the repository root
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+#: the two-stage reference CNNs (the paper's training: CNN first, GP hyperparameters by heuristic)
 DEFAULT_Y_CNN = CHECKPOINT_DIR / "y_cnn.safetensors"
 DEFAULT_RGB_CNN = CHECKPOINT_DIR / "rgb_cnn.safetensors"
+#: the enhancer's defaults: the same CNNs trained on end to end through the GP head, with the
+#: GP's learned hyperparameters (docs/e2e.md measures them against the two-stage files)
+DEFAULT_LM = CHECKPOINT_DIR / "e2e_lm.safetensors"
+DEFAULT_CM = CHECKPOINT_DIR / "e2e_cm.safetensors"
+
+
+def default_checkpoint(mode: str) -> Path:
+    """The shipped checkpoint the enhancer uses for ``mode`` (``"lm"`` or ``"cm"``)."""
+    if mode not in ("lm", "cm"):
+        raise ValueError(f"mode must be 'lm' or 'cm', got {mode!r}")
+    return DEFAULT_LM if mode == "lm" else DEFAULT_CM
 
 
 @dataclass

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from lowlight.archs import GPECNN
-from lowlight.checkpoints import DEFAULT_RGB_CNN, DEFAULT_Y_CNN, load_reference_cnn
+from lowlight.checkpoints import default_checkpoint, load_reference_cnn
 from lowlight.checks import check_image
 from lowlight.color import rgb_to_luma, replace_luma
 from lowlight.gp.hyperparameters import SEHyperparameters
@@ -129,7 +129,7 @@ class Enhancer(nn.Module):
         the checkpoint); the config's other GP options (k, seed, sampling) still apply.
         """
         config = config or EnhancerConfig()
-        path = checkpoint or (DEFAULT_Y_CNN if config.mode == "lm" else DEFAULT_RGB_CNN)
+        path = checkpoint or default_checkpoint(config.mode)
         loaded = load_reference_cnn(path, device)
         if (loaded.channels == "y") != (config.mode == "lm"):
             raise ValueError(f"{path} holds a {loaded.channels!r} CNN, which does not fit mode {config.mode!r}")

@@ -6,7 +6,17 @@ import pytest
 import torch
 
 from lowlight.archs import CurveNet, GPECNN
-from lowlight.checkpoints import DEFAULT_RGB_CNN, DEFAULT_Y_CNN, load_reference_cnn, save_reference_cnn
+from lowlight.checkpoints import (
+    DEFAULT_CM,
+    DEFAULT_LM,
+    DEFAULT_RGB_CNN,
+    DEFAULT_Y_CNN,
+    default_checkpoint,
+    load_reference_cnn,
+    save_reference_cnn,
+)
+from lowlight.enhancer import Enhancer, EnhancerConfig
+from lowlight.models.learned_gp import CHECKPOINT_TENSORS
 
 
 def test_round_trip_keeps_weights_config_extra_and_metadata(tmp_path: Path) -> None:
@@ -35,10 +45,28 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
         save_reference_cnn(GPECNN(), tmp_path / "x.safetensors", "ycbcr")
 
 
-@pytest.mark.parametrize(("path", "arch", "channels"), [(DEFAULT_RGB_CNN, CurveNet, "rgb"), (DEFAULT_Y_CNN, GPECNN, "y")])
-def test_shipped_checkpoints_load(path: Path, arch: type, channels: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "arch", "channels", "learned_gp"),
+    [
+        (DEFAULT_RGB_CNN, CurveNet, "rgb", False),
+        (DEFAULT_Y_CNN, GPECNN, "y", False),
+        (DEFAULT_CM, CurveNet, "rgb", True),
+        (DEFAULT_LM, GPECNN, "y", True),
+    ],
+)
+def test_shipped_checkpoints_load(path: Path, arch: type, channels: str, learned_gp: bool) -> None:
     if not path.is_file():
         pytest.fail(f"shipped checkpoint missing: {path}")
     loaded = load_reference_cnn(path)
     assert isinstance(loaded.net, arch) and loaded.channels == channels
     assert float(loaded.metadata["best_val_psnr"]) > 15
+    assert set(CHECKPOINT_TENSORS) <= set(loaded.extra) if learned_gp else not loaded.extra
+
+
+@pytest.mark.parametrize(("mode", "path"), [("cm", DEFAULT_CM), ("lm", DEFAULT_LM)])
+def test_enhancer_defaults_to_the_end_to_end_checkpoints(mode: str, path: Path) -> None:
+    assert default_checkpoint(mode) == path
+    enhancer = Enhancer.from_checkpoint(EnhancerConfig(mode=mode))  # type: ignore[arg-type]
+    assert enhancer.learned_gp is not None
+    with pytest.raises(ValueError, match="mode must be 'lm' or 'cm', got 'rgb'"):
+        default_checkpoint("rgb")

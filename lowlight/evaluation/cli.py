@@ -179,7 +179,7 @@ def _run_protocol(args: argparse.Namespace, paths: list[Path], methods: list[Met
     if args.wandb:
         from lowlight.evaluation.tracking import log_to_wandb
 
-        log_to_wandb(result, written["sheet"], _wandb_config(args))
+        log_to_wandb(result, written["sheet"], _wandb_config(args), k_plot=written.get("k_plot"))
 
 
 def _run_without_reference(

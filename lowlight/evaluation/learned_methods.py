@@ -3,12 +3,17 @@ options, and the GPE rebuild. Registered into :mod:`lowlight.evaluation.methods`
 
 Rows (``--methods`` names):
 - ``cnn``: the RGB reference CNN alone; ``cnn-y``: the luma CNN alone (ratio colour);
-- ``cm`` / ``lm``: the enhancer's defaults, one row per ``--k``;
+- ``cm`` / ``lm``: the enhancer as it ships (end-to-end checkpoints with learned GP
+  hyperparameters), one row per ``--k``;
+- ``cm-2stage`` / ``lm-2stage``: the paper's two-stage training (the reference CNN, then the GP
+  with heuristic hyperparameters), the enhancer's other defaults unchanged;
 - ``cm-paper`` / ``lm-paper``: the paper's set-up (GP input = low-light patch, one GP shared
   by the channels; LM carries the input's Cb/Cr);
 - ``cm-pc`` (three GPs), ``cm-xy`` (coordinates as inputs), ``cm-patch`` / ``cm-centre``
   (patch or centre-pixel targets), ``lm-ratio`` (LM colour by the luma gain),
-  ``cm-pair`` / ``cm-low`` / ``cm-ref`` (GP inputs): one option changed from ``cm``;
+  ``cm-pair`` / ``cm-low`` / ``cm-ref`` (GP inputs): one option changed from ``cm-2stage``
+  (an end-to-end file fixes the GP layout it was trained with, so option rows use the
+  two-stage CNNs);
 - ``gpe``: GPE's imported CNN + GP on unique patch pairs (needs ``--gpe-mat``);
   ``gpe-cnn``: GPE's imported CNN alone, the input's Cb/Cr carried over.
 """
@@ -16,14 +21,14 @@ Rows (``--methods`` names):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from lowlight.checkpoints import DEFAULT_RGB_CNN, DEFAULT_Y_CNN
+from lowlight.checkpoints import DEFAULT_RGB_CNN, DEFAULT_Y_CNN, default_checkpoint
 from lowlight.color import replace_luma, rgb_to_luma
 from lowlight.enhancer import Enhancer, EnhancerConfig
 from lowlight.evaluation.protocols import ImageContext
@@ -31,10 +36,15 @@ from lowlight.evaluation.protocols import ImageContext
 if TYPE_CHECKING:
     from lowlight.evaluation.methods import Method, MethodOptions
 
+#: rows on the shipped (end-to-end) checkpoints; every other GP row uses the two-stage CNNs
+SHIPPED_ROWS = ("cm", "lm")
+
 #: name -> (mode, how the default config is changed)
 VARIANTS: dict[str, tuple[str, Callable[[EnhancerConfig], EnhancerConfig]]] = {
     "cm": ("cm", lambda c: c),
     "lm": ("lm", lambda c: c),
+    "cm-2stage": ("cm", lambda c: c),
+    "lm-2stage": ("lm", lambda c: c),
     "cm-paper": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="low", target="centre", per_channel=False))),
     "lm-paper": ("lm", lambda c: replace(c, lm_colour="carry", gp=replace(c.gp, inputs="low", target="centre"))),
     "lm-ratio": ("lm", lambda c: replace(c, lm_colour="ratio")),
@@ -48,17 +58,30 @@ VARIANTS: dict[str, tuple[str, Callable[[EnhancerConfig], EnhancerConfig]]] = {
 }
 
 
-def _checkpoint(options: MethodOptions, mode: str) -> Path:
-    default = DEFAULT_Y_CNN if mode == "lm" else DEFAULT_RGB_CNN
+def _checkpoint(options: MethodOptions, mode: str, shipped: bool = False) -> Path:
+    """The enhancer's default file (``shipped``) or the two-stage CNN of ``mode``, looked up in
+    ``--checkpoint-dir`` by file name when one is given."""
+    if shipped:
+        default = default_checkpoint(mode)
+    else:
+        default = DEFAULT_Y_CNN if mode == "lm" else DEFAULT_RGB_CNN
     return default if options.checkpoint_dir is None else options.checkpoint_dir / default.name
 
 
-def _wrap(enhancer: Enhancer, device: str) -> Callable[[Tensor, ImageContext], Tensor]:
-    def enhance(image: Tensor, context: ImageContext) -> Tensor:
-        with torch.inference_mode():
-            return enhancer(image.to(device)).image
+@dataclass(frozen=True)
+class EnhancerRow:
+    """A method's ``enhance`` callable around an :class:`Enhancer` (kept inspectable)."""
 
-    return enhance
+    enhancer: Enhancer
+    device: str
+
+    def __call__(self, image: Tensor, context: ImageContext) -> Tensor:
+        with torch.inference_mode():
+            return self.enhancer(image.to(self.device)).image
+
+
+def _wrap(enhancer: Enhancer, device: str) -> EnhancerRow:
+    return EnhancerRow(enhancer, device)
 
 
 def _variant_factory(name: str) -> Callable[[MethodOptions], list[Method]]:
@@ -71,7 +94,8 @@ def _variant_factory(name: str) -> Callable[[MethodOptions], list[Method]]:
         for k in options.k:
             base = EnhancerConfig(mode=mode)  # type: ignore[arg-type]
             config = change(replace(base, gp=replace(base.gp, k=k, seed=options.seed)))
-            enhancer = Enhancer.from_checkpoint(config, _checkpoint(options, mode), options.device)
+            path = _checkpoint(options, mode, shipped=name in SHIPPED_ROWS)
+            enhancer = Enhancer.from_checkpoint(config, path, options.device)
             methods.append(Method(f"{name} k={k}", _wrap(enhancer, options.device)))
         return methods
 

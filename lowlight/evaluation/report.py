@@ -12,9 +12,11 @@ import dataclasses
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -30,11 +32,15 @@ from lowlight.evaluation.runner import (
 )
 from lowlight.imageio import to_uint8, write_png
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 RESULTS_MD = "results.md"
 PER_IMAGE_CSV = "per_image.csv"
 RESULTS_JSON = "results.json"
 CONTACT_SHEET_PNG = "contact_sheet.png"
 PSNR_PLOT_PNG = "psnr_vs_gamma.png"
+K_PLOT_PNG = "metrics_vs_k.png"
 
 _HEADER = ("method", "PSNR", "SSIM", "SIFT P", "SIFT R", "SIFT F1")
 
@@ -244,6 +250,13 @@ def write_psnr_plot(result: EvaluationResult, path: Path) -> None:
     psnr_axis.legend(fontsize=8)
     figure.suptitle(f"Protocol {result.protocol.upper()}, {len(result.images)} images")
     figure.tight_layout()
+    _save_figure(figure, path)
+
+
+def _save_figure(figure: Figure, path: Path) -> None:
+    """Write a matplotlib figure as a PNG through a temporary file, then close it."""
+    import matplotlib.pyplot as plt
+
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.part", dir=path.parent)
     os.close(fd)
     try:
@@ -256,11 +269,67 @@ def write_psnr_plot(result: EvaluationResult, path: Path) -> None:
         plt.close(figure)
 
 
+_K_SUFFIX = re.compile(r"^(?P<base>.+) k=(?P<k>\d+)$")
+
+
+def k_sweep(rows: Iterable[MethodSummary]) -> dict[str, list[tuple[int, MethodSummary]]]:
+    """The rows of GP methods run at several ``--k`` (names ``"<method> k=<k>"``), by method.
+
+    Returns:
+        ``{method: [(k, row), ...]}`` sorted by k, for methods with two or more k values.
+    """
+    sweeps: dict[str, list[tuple[int, MethodSummary]]] = {}
+    for row in rows:
+        match = _K_SUFFIX.match(row.method)
+        if match is not None:
+            sweeps.setdefault(match["base"], []).append((int(match["k"]), row))
+    return {base: sorted(points, key=lambda point: point[0]) for base, points in sweeps.items() if len(points) > 1}
+
+
+def write_k_plot(result: EvaluationResult, path: Path) -> bool:
+    """PSNR, SIFT F1 and (when timed) time per image against k, one line per GP method: the
+    paper's Tables I and II as a figure. Written only when some method ran at two or more k.
+
+    Returns:
+        Whether the plot was written.
+    """
+    sweeps = k_sweep(result.summaries(DARK_INPUT))
+    if not sweeps:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("psnr", "mean PSNR (dB)"), ("sift_f1", "mean SIFT F1")]
+    if result.times:
+        panels.append(("time_ms", "time per image (ms)"))
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8))
+    for axis, (field, label) in zip(axes, panels, strict=True):
+        for base, points in sweeps.items():
+            values = [getattr(row, field) for _, row in points]
+            values = [math.nan if v is None else v for v in values]
+            axis.plot([k for k, _ in points], values, marker="o", label=base)
+        axis.set(xlabel="k (clusters)", ylabel=label, xscale="log")
+        ks = sorted({k for points in sweeps.values() for k, _ in points})
+        axis.set_xticks(ks, [str(k) for k in ks])
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    figure.suptitle(
+        f"Protocol {result.protocol.upper()}: {len(result.images)} images x {len(result.versions)} versions"
+        + (f", {result.threads} torch thread(s)" if result.times else "")
+    )
+    figure.tight_layout()
+    _save_figure(figure, path)
+    return True
+
+
 def write_results(result: EvaluationResult, out_dir: Path, time_calls: int) -> dict[str, Path]:
     """Write every file of a protocol run into ``out_dir`` (created if needed).
 
     Returns:
-        The paths written, by kind: ``markdown``, ``csv``, ``json``, ``sheet``, ``plot``.
+        The paths written, by kind: ``markdown``, ``csv``, ``json``, ``sheet``, ``plot``, and
+        ``k_plot`` when a GP method ran at several k.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -276,4 +345,6 @@ def write_results(result: EvaluationResult, out_dir: Path, time_calls: int) -> d
     _atomic_write_text(text + "\n", paths["json"])
     write_contact_sheet(result.sheet, paths["sheet"])
     write_psnr_plot(result, paths["plot"])
+    if write_k_plot(result, out_dir / K_PLOT_PNG):
+        paths["k_plot"] = out_dir / K_PLOT_PNG
     return paths

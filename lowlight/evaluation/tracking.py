@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
+from lowlight.evaluation.report import k_sweep
 from lowlight.evaluation.runner import BRIGHT_INPUT, DARK_INPUT, EvaluationResult
 from lowlight.wandb_mode import resolve_wandb_mode
 
@@ -21,8 +22,11 @@ def log_to_wandb(
     config: Mapping[str, object],
     project: str = "lowlight-eval",
     directory: Path | None = None,
+    k_plot: Path | None = None,
 ) -> str:
-    """Log the summary and per-pair tables (when ``result`` is given) and the contact sheet.
+    """Log the summary and per-pair tables (when ``result`` is given), the k sweep (table
+    ``k_sweep``: method, k and the metrics, plus the ``metrics_vs_k`` plot when ``k_plot`` is
+    given) and the contact sheet.
 
     Returns:
         The mode the run used.
@@ -49,6 +53,14 @@ def log_to_wandb(
                     )
                 }
             )
+            sweep = [
+                [base, k, row.psnr, row.ssim, row.sift_precision, row.sift_recall, row.sift_f1, row.time_ms]
+                for base, points in k_sweep(result.summaries(DARK_INPUT)).items()
+                for k, row in points
+            ]
+            if sweep:
+                columns = ["method", "k", "psnr", "ssim", "sift_precision", "sift_recall", "sift_f1", "time_ms"]
+                run.log({"k_sweep": wandb.Table(columns=columns, data=sweep)})
             pair_columns = [f.name for f in dataclasses.fields(result.pairs[0])]
             run.log(
                 {
@@ -58,6 +70,8 @@ def log_to_wandb(
                     )
                 }
             )
+        if k_plot is not None:
+            run.log({"metrics_vs_k": wandb.Image(str(k_plot))})
         run.log({"contact_sheet": wandb.Image(str(sheet_path))})
     finally:
         run.finish()

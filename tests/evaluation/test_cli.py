@@ -14,6 +14,7 @@ from lowlight.evaluation.cli import main
 from lowlight.evaluation.images import load_ground_truth
 from lowlight.evaluation.protocols import GAMMAS_A, darken_a, darken_b
 from tests.conftest import REPO_ROOT
+from tests.wandb_reader import read_offline_run
 
 FAST = ["--methods", "dark,auto-gamma,oracle", "--max-images", "2", "--time-calls", "2",
         "--versions", "3", "--no-progress"]
@@ -126,3 +127,30 @@ def test_module_entry_point_reports_missing_path(tmp_path: Path) -> None:
     assert completed.returncode == 2
     expected = f"error: {tmp_path / 'missing'}: no such file or folder"
     assert completed.stderr.strip().splitlines() == [expected]
+
+
+def test_wandb_offline_logs_the_k_sweep(photo_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    wandb.teardown()  # settings are read once per process: drop those of an earlier W&B test
+    argv = ["--images", str(photo_folder), "--methods", "dark,cm-2stage", "--k", "4,6", "--max-images", "1",
+            "--versions", "1", "--time-calls", "1", "--sheet-images", "1", "--out", str(tmp_path / "out"),
+            "--no-progress", "--wandb"]
+    try:
+        assert main(argv) == 0
+    finally:
+        wandb.teardown()  # the W&B service writes the rest of the run file when it stops
+    assert (tmp_path / "out" / "metrics_vs_k.png").is_file()
+    runs = sorted((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1, runs
+    _, history = read_offline_run(runs[0])
+    logged = {key: value for row in history for key, value in row.items()}
+    assert {"summary", "pairs", "k_sweep", "metrics_vs_k", "contact_sheet"} <= set(logged)
+    assert logged["k_sweep"]["_type"] == "table-file" and logged["k_sweep"]["nrows"] == 2
+    assert logged["metrics_vs_k"]["_type"] == "image-file"
+    tables = list((runs[0].parent / "files" / "media" / "table").glob("k_sweep_*.table.json"))
+    assert len(tables) == 1
+    table = json.loads(tables[0].read_text())
+    assert table["columns"][:2] == ["method", "k"] and [row[:2] for row in table["data"]] == [["cm-2stage", 4], ["cm-2stage", 6]]

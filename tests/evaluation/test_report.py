@@ -12,6 +12,7 @@ from PIL import Image
 
 from lowlight.evaluation.metrics import TimeStats
 from lowlight.evaluation.report import (
+    k_sweep,
     markdown_table,
     render_contact_sheet,
     results_markdown,
@@ -86,3 +87,29 @@ def test_contact_sheet_layout() -> None:
     assert (second_cell[10:30] == 255).all() and (second_cell[:10] == 0).all()
     with pytest.raises(ValueError, match="every row needs 2 tiles"):
         render_contact_sheet(ContactSheet(["in", "out"], ["x"], [[torch.zeros(3, 4, 4)]]))
+
+
+def _sweep_result() -> EvaluationResult:
+    pairs = [
+        _pair(name, version, psnr + version, 0.1 * k / 10)
+        for name, k, psnr in (("cm k=30", 30, 20.0), ("cm k=10", 10, 18.0), ("lm k=10", 10, 15.0), ("dark", 0, 9.0))
+        for version in (0, 1)
+    ]
+    methods = ["cm k=30", "cm k=10", "lm k=10", "dark"]
+    sheet = ContactSheet(methods, ["a.png"], [[torch.zeros(3, 8, 8)] * 4])
+    times = {name: TimeStats(0.01, 3, 2) for name in methods}
+    return EvaluationResult("b", ["a.png"], [0, 1], [2.0, 3.0], methods, pairs, times, sheet)
+
+
+def test_k_sweep_groups_rows_run_at_several_k() -> None:
+    sweeps = k_sweep(_sweep_result().summaries())
+    assert list(sweeps) == ["cm"]  # lm ran at one k, dark has none
+    assert [(k, row.method, row.psnr) for k, row in sweeps["cm"]] == [(10, "cm k=10", 18.5), (30, "cm k=30", 20.5)]
+
+
+def test_k_plot_written_only_for_a_sweep(tmp_path: Path) -> None:
+    paths = write_results(_sweep_result(), tmp_path / "sweep", time_calls=3)
+    with Image.open(paths["k_plot"]) as plot:
+        assert plot.size == (1500, 380)  # three panels: PSNR, SIFT F1, time
+    assert "k_plot" not in write_results(_result(), tmp_path / "plain", time_calls=3)
+    assert not (tmp_path / "plain" / "metrics_vs_k.png").exists()
