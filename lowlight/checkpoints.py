@@ -16,6 +16,7 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from lowlight.archs import ARCHITECTURES
+from lowlight.atomic import atomic_path
 
 #: the folder of shipped checkpoints, at the repository root
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -81,10 +82,8 @@ def save_reference_cnn(
         "channels": channels,
         **(metadata or {}),
     }
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".part")
-    save_file(tensors, str(tmp), metadata=header)
-    tmp.replace(path)
+    with atomic_path(Path(path)) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
 
 
 def load_reference_cnn(path: Path, device: torch.device | str = "cpu") -> ReferenceCheckpoint:

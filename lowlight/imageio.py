@@ -11,8 +11,6 @@ Conversions (documented for users in the README):
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -20,6 +18,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch import Tensor
+
+from lowlight.atomic import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 DEFAULT_MAX_PIXELS = 64_000_000  # about 8K x 8K; an enhancement of that size needs ~30 GB
@@ -118,11 +118,5 @@ def write_png(image: Tensor | np.ndarray, path: Path) -> None:
     """
     path = Path(path)
     array = to_uint8(image) if isinstance(image, Tensor) else image
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            Image.fromarray(array).save(handle, format="PNG")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG")

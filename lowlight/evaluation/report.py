@@ -11,9 +11,7 @@ import csv
 import dataclasses
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +28,7 @@ from lowlight.evaluation.runner import (
     MethodSummary,
     PairResult,
 )
+from lowlight.atomic import atomic_path
 from lowlight.imageio import to_uint8, write_png
 
 if TYPE_CHECKING:
@@ -121,30 +120,18 @@ def results_markdown(result: EvaluationResult, time_calls: int) -> str:
 
 
 def _atomic_write_text(text: str, path: Path) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="")
 
 
 def write_per_image_csv(pairs: Iterable[PairResult], path: Path) -> None:
     """One row per (method, image, version) pair, columns the :class:`PairResult` fields."""
     names = [f.name for f in dataclasses.fields(PairResult)]
     rows = [dataclasses.asdict(p) for p in pairs]
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=names)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _finite_or_none(value: object) -> object:
@@ -257,14 +244,9 @@ def _save_figure(figure: Figure, path: Path) -> None:
     """Write a matplotlib figure as a PNG through a temporary file, then close it."""
     import matplotlib.pyplot as plt
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.part", dir=path.parent)
-    os.close(fd)
     try:
-        figure.savefig(tmp_name, format="png", dpi=100)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, format="png", dpi=100)
     finally:
         plt.close(figure)
 
