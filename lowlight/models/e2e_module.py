@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import lightning as L
+import kornia
 import torch
 import torch.nn.functional as F
 import torchvision
@@ -68,6 +69,9 @@ class EndToEndModule(L.LightningModule):
         parametrisation: ``"relative"`` (learned offsets to the per-image heuristic, starting at
             it) or ``"absolute"`` (shared values, set from the heuristic on the first batch).
         loss: ``"l1"`` or ``"mse"`` between the RGB output and the ground truth.
+        ssim_weight: adds ``ssim_weight * (1 - SSIM)`` to the loss (kornia's SSIM, window 11, the
+            protocol's): L1 alone lets the GP follow noise (its learned noise variance shrinks),
+            which costs SSIM on noisy input.
         lr: peak learning rate of the CNN (AdamW, cosine decay to 1% over training).
         gp_lr: peak learning rate of the GP hyperparameters.
         weight_decay: AdamW weight decay of the CNN (none on the hyperparameters).
@@ -88,6 +92,7 @@ class EndToEndModule(L.LightningModule):
         train_cluster_points: int | None = 4096,
         parametrisation: Parametrisation = "relative",
         loss: Literal["l1", "mse"] = "l1",
+        ssim_weight: float = 0.0,
         lr: float = 1e-4,
         gp_lr: float = 1e-2,
         weight_decay: float = 0.0,
@@ -100,6 +105,8 @@ class EndToEndModule(L.LightningModule):
         super().__init__()
         if loss not in ("l1", "mse"):
             raise ValueError(f"loss must be 'l1' or 'mse', got {loss!r}")
+        if not ssim_weight >= 0:
+            raise ValueError(f"ssim_weight must be >= 0, got {ssim_weight!r}")
         if k_train < 1:
             raise ValueError(f"k_train must be >= 1, got {k_train!r}")
         if any(k < 1 for k in k_sweep):
@@ -126,7 +133,7 @@ class EndToEndModule(L.LightningModule):
         self.save_hyperparameters({  # plain values, so that checkpoints load with weights_only
             "mode": mode, "checkpoint": None if checkpoint is None else str(checkpoint),
             "gp": asdict(gp), "k_train": k_train, "train_cluster_points": train_cluster_points,
-            "parametrisation": learned_gp.parametrisation, "loss": loss, "lr": lr, "gp_lr": gp_lr,
+            "parametrisation": learned_gp.parametrisation, "loss": loss, "ssim_weight": ssim_weight, "lr": lr, "gp_lr": gp_lr,
             "weight_decay": weight_decay, "lm_colour": lm_colour or EnhancerConfig.lm_colour,
             "k_sweep": list(k_sweep),
         })
@@ -137,6 +144,7 @@ class EndToEndModule(L.LightningModule):
         self.mode = mode
         self.train_gp = replace(gp, k=k_train, cluster_points=train_cluster_points)
         self.loss_name = loss
+        self.ssim_weight = ssim_weight
         self.lr = lr
         self.gp_lr = gp_lr
         self.weight_decay = weight_decay
@@ -193,7 +201,12 @@ class EndToEndModule(L.LightningModule):
         return result.image, result.reference, result.std
 
     def _loss(self, pred: Tensor, target: Tensor) -> Tensor:
-        return F.l1_loss(pred, target) if self.loss_name == "l1" else F.mse_loss(pred, target)
+        """pred, target: (B, 3, H, W) float in [0, 1] -> scalar."""
+        loss = F.l1_loss(pred, target) if self.loss_name == "l1" else F.mse_loss(pred, target)
+        if self.ssim_weight > 0:
+            # kornia's ssim_loss is (1 - SSIM) / 2
+            loss = loss + self.ssim_weight * 2 * kornia.losses.ssim_loss(pred, target, window_size=11)
+        return loss
 
     def _ensure_gp_initialised(self, lq: Tensor) -> None:
         """Absolute hyperparameters start from the heuristic on the first batch seen."""

@@ -15,6 +15,7 @@ from torch import nn
 from lowlight.archs import GPECNN, CurveNet
 from lowlight.checkpoints import load_reference_cnn, save_reference_cnn
 from lowlight.enhancer import Enhancer, EnhancerConfig
+from lowlight.evaluation.metrics import ssim_per_image
 from lowlight.models import EndToEndModule
 from lowlight.models.learned_gp import (
     CHECKPOINT_TENSORS,
@@ -331,3 +332,20 @@ def test_stored_options_ignore_unknown_fields_and_follow_the_groups() -> None:
     merged = options_for_checkpoint(GPOptions(k=12, seed=3), LearnedClusteredGP(3), metadata)
     assert (merged.k, merged.seed, merged.patch, merged.target, merged.per_channel) == (12, 3, 5, "centre", True)
     assert options_for_checkpoint(GPOptions(k=12), LearnedClusteredGP(1), {}) == GPOptions(k=12)
+
+
+def test_ssim_term_adds_one_minus_ssim() -> None:
+    plain, weighted = _module(), _module(ssim_weight=0.5)
+    _, gt = _pair(2, 3, 24, 24)
+    noisy = (gt + 0.1 * torch.randn(gt.shape, generator=torch.Generator().manual_seed(3))).clamp(0, 1)
+    assert float(weighted._loss(gt, gt)) == pytest.approx(0.0, abs=1e-6)
+    # kornia's SSIM with the protocol's window against torchmetrics' (valid vs reflect-padded
+    # borders differ a little): the added term is 0.5 * (1 - SSIM)
+    expected_ssim = float(ssim_per_image(noisy, gt).mean())
+    extra = float(weighted._loss(noisy, gt) - plain._loss(noisy, gt))
+    assert extra == pytest.approx(0.5 * (1 - expected_ssim), rel=0.1)
+    prediction = noisy.clone().requires_grad_(True)
+    weighted._loss(prediction, gt).backward()
+    assert prediction.grad is not None and torch.isfinite(prediction.grad).all()
+    with pytest.raises(ValueError, match="ssim_weight must be >= 0, got -1.0"):
+        _module(ssim_weight=-1.0)
