@@ -27,6 +27,9 @@ DEFAULT_RGB_CNN = CHECKPOINT_DIR / "rgb_cnn.safetensors"
 #: GP's learned hyperparameters (docs/e2e.md measures them against the two-stage files)
 DEFAULT_LM = CHECKPOINT_DIR / "e2e_lm.safetensors"
 DEFAULT_CM = CHECKPOINT_DIR / "e2e_cm.safetensors"
+#: CM trained end to end with an SSIM term in the loss: smooths noise more (protocol B's SSIM),
+#: slightly lower SIFT F1 on protocol A (docs/e2e.md)
+CM_SSIM = CHECKPOINT_DIR / "e2e_cm_ssim.safetensors"
 
 
 def default_checkpoint(mode: str) -> Path:

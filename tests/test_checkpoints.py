@@ -7,6 +7,7 @@ import torch
 
 from lowlight.archs import CurveNet, GPECNN
 from lowlight.checkpoints import (
+    CM_SSIM,
     DEFAULT_CM,
     DEFAULT_LM,
     DEFAULT_RGB_CNN,
@@ -52,6 +53,7 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
         (DEFAULT_Y_CNN, GPECNN, "y", False),
         (DEFAULT_CM, CurveNet, "rgb", True),
         (DEFAULT_LM, GPECNN, "y", True),
+        (CM_SSIM, CurveNet, "rgb", True),
     ],
 )
 def test_shipped_checkpoints_load(path: Path, arch: type, channels: str, learned_gp: bool) -> None:

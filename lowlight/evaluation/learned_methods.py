@@ -5,6 +5,7 @@ Rows (``--methods`` names):
 - ``cnn``: the RGB reference CNN alone; ``cnn-y``: the luma CNN alone (ratio colour);
 - ``cm`` / ``lm``: the enhancer as it ships (end-to-end checkpoints with learned GP
   hyperparameters), one row per ``--k``;
+- ``cm-ssim``: CM trained end to end with an SSIM term (``checkpoints/e2e_cm_ssim.safetensors``);
 - ``cm-2stage`` / ``lm-2stage``: the paper's two-stage training (the reference CNN, then the GP
   with heuristic hyperparameters), the enhancer's other defaults unchanged;
 - ``cm-paper`` / ``lm-paper``: the paper's set-up (GP input = low-light patch, one GP shared
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from lowlight.checkpoints import DEFAULT_RGB_CNN, DEFAULT_Y_CNN, default_checkpoint
+from lowlight.checkpoints import CM_SSIM, DEFAULT_RGB_CNN, DEFAULT_Y_CNN, default_checkpoint
 from lowlight.color import replace_luma, rgb_to_luma
 from lowlight.enhancer import Enhancer, EnhancerConfig
 from lowlight.evaluation.protocols import ImageContext
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
     from lowlight.evaluation.methods import Method, MethodOptions
 
 #: rows on the shipped (end-to-end) checkpoints; every other GP row uses the two-stage CNNs
+#: rows on other shipped end-to-end files: row -> file name in ``checkpoints/``
 SHIPPED_ROWS = ("cm", "lm")
+OTHER_SHIPPED_FILES = {"cm-ssim": CM_SSIM}
 
 #: name -> (mode, how the default config is changed)
 VARIANTS: dict[str, tuple[str, Callable[[EnhancerConfig], EnhancerConfig]]] = {
@@ -45,6 +48,7 @@ VARIANTS: dict[str, tuple[str, Callable[[EnhancerConfig], EnhancerConfig]]] = {
     "lm": ("lm", lambda c: c),
     "cm-2stage": ("cm", lambda c: c),
     "lm-2stage": ("lm", lambda c: c),
+    "cm-ssim": ("cm", lambda c: c),
     "cm-paper": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="low", target="centre", per_channel=False))),
     "lm-paper": ("lm", lambda c: replace(c, lm_colour="carry", gp=replace(c.gp, inputs="low", target="centre"))),
     "lm-ratio": ("lm", lambda c: replace(c, lm_colour="ratio")),
@@ -58,11 +62,14 @@ VARIANTS: dict[str, tuple[str, Callable[[EnhancerConfig], EnhancerConfig]]] = {
 }
 
 
-def _checkpoint(options: MethodOptions, mode: str, shipped: bool = False) -> Path:
-    """The enhancer's default file (``shipped``) or the two-stage CNN of ``mode``, looked up in
-    ``--checkpoint-dir`` by file name when one is given."""
-    if shipped:
+def _checkpoint(options: MethodOptions, mode: str, row: str) -> Path:
+    """The file of a GP row: the enhancer's default for ``cm``/``lm``, another shipped end-to-end
+    file for the rows of :data:`OTHER_SHIPPED_FILES`, else the two-stage CNN of ``mode``; looked up
+    in ``--checkpoint-dir`` by file name when one is given."""
+    if row in SHIPPED_ROWS:
         default = default_checkpoint(mode)
+    elif row in OTHER_SHIPPED_FILES:
+        default = OTHER_SHIPPED_FILES[row]
     else:
         default = DEFAULT_Y_CNN if mode == "lm" else DEFAULT_RGB_CNN
     return default if options.checkpoint_dir is None else options.checkpoint_dir / default.name
@@ -94,7 +101,7 @@ def _variant_factory(name: str) -> Callable[[MethodOptions], list[Method]]:
         for k in options.k:
             base = EnhancerConfig(mode=mode)  # type: ignore[arg-type]
             config = change(replace(base, gp=replace(base.gp, k=k, seed=options.seed)))
-            path = _checkpoint(options, mode, shipped=name in SHIPPED_ROWS)
+            path = _checkpoint(options, mode, name)
             enhancer = Enhancer.from_checkpoint(config, path, options.device)
             methods.append(Method(f"{name} k={k}", _wrap(enhancer, options.device)))
         return methods
@@ -107,7 +114,7 @@ def _cnn_factory(mode: str, name: str) -> Callable[[MethodOptions], list[Method]
         from lowlight.evaluation.methods import Method
 
         config = EnhancerConfig(mode=mode, use_gp=False)  # type: ignore[arg-type]
-        enhancer = Enhancer.from_checkpoint(config, _checkpoint(options, mode), options.device)
+        enhancer = Enhancer.from_checkpoint(config, _checkpoint(options, mode, name), options.device)
         return [Method(name, _wrap(enhancer, options.device))]
 
     return factory

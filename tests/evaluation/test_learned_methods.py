@@ -44,11 +44,16 @@ def test_shipped_rows_use_the_learned_gp_and_2stage_rows_the_heuristic(tmp_path:
     torch.manual_seed(0)
     _learned_file(tmp_path / "e2e_cm.safetensors", 1.0)
     save_reference_cnn(CurveNet(width=8, refine_width=4), tmp_path / "rgb_cnn.safetensors", "rgb")
-    methods = {m.name: m for m in build_methods(["cm", "cm-2stage", "cm-pc"], MethodOptions(k=(6,), checkpoint_dir=tmp_path))}
+    _learned_file(tmp_path / "e2e_cm_ssim.safetensors", -1.0)
+    names = ["cm", "cm-ssim", "cm-2stage", "cm-pc"]
+    methods = {m.name: m for m in build_methods(names, MethodOptions(k=(6,), checkpoint_dir=tmp_path))}
     image = torch.rand(1, 3, 16, 16) ** 3
     context = ImageContext(protocol="a", image_index=0, image_name="x.png", version=0, gamma=3.0)
     enhancers = {name: m.enhance.enhancer for name, m in methods.items()}
     assert enhancers["cm k=6"].learned_gp is not None
+    shipped, ssim = enhancers["cm k=6"].learned_gp, enhancers["cm-ssim k=6"].learned_gp
+    assert ssim is not None and float(ssim.log_lengthscale.flatten()[0]) == -1.0
+    assert float(shipped.log_lengthscale.flatten()[0]) == 1.0
     assert enhancers["cm-2stage k=6"].learned_gp is None  # rgb_cnn.safetensors: the heuristic
     assert enhancers["cm-pc k=6"].learned_gp is None and enhancers["cm-pc k=6"].config.gp.per_channel
     for method in methods.values():
