@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=1, help="same-size images enhanced together")
     parser.add_argument("--uncertainty", action="store_true",
                         help=f"also write <stem>_std.png, the GP posterior std (white = {STD_WHITE})")
-    parser.add_argument("--checkpoint", type=Path, help="reference CNN (.safetensors), with learned GP hyperparameters when trained end to end; default: the shipped checkpoints/e2e_<mode>.safetensors")
+    parser.add_argument("--checkpoint", type=Path,
+                        help="reference CNN (.safetensors; learned GP hyperparameters too when trained end to "
+                             "end); default: the shipped checkpoints/e2e_<mode>.safetensors")
     parser.add_argument("--seed", type=int, default=0, help="seed of pixel sampling and k-means++")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse larger images (default {DEFAULT_MAX_PIXELS})")

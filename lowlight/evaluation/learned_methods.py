@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from lowlight.checkpoints import CM_SSIM, DEFAULT_RGB_CNN, DEFAULT_Y_CNN, default_checkpoint
+from lowlight.checkpoints import CM_SSIM, DEFAULT_CM, DEFAULT_LM, DEFAULT_RGB_CNN, DEFAULT_Y_CNN
 from lowlight.color import replace_luma, rgb_to_luma
 from lowlight.enhancer import Enhancer, EnhancerConfig
 from lowlight.evaluation.protocols import ImageContext
@@ -37,10 +37,9 @@ from lowlight.evaluation.protocols import ImageContext
 if TYPE_CHECKING:
     from lowlight.evaluation.methods import Method, MethodOptions
 
-#: rows on the shipped (end-to-end) checkpoints; every other GP row uses the two-stage CNNs
-#: rows on other shipped end-to-end files: row -> file name in ``checkpoints/``
-SHIPPED_ROWS = ("cm", "lm")
-OTHER_SHIPPED_FILES = {"cm-ssim": CM_SSIM}
+#: rows on shipped end-to-end files (``cm``/``lm``: the enhancer's defaults); every other row
+#: uses the two-stage CNN of its mode
+END_TO_END_FILES = {"cm": DEFAULT_CM, "lm": DEFAULT_LM, "cm-ssim": CM_SSIM}
 
 #: name -> (mode, how the default config is changed)
 VARIANTS: dict[str, tuple[str, Callable[[EnhancerConfig], EnhancerConfig]]] = {
@@ -63,15 +62,9 @@ VARIANTS: dict[str, tuple[str, Callable[[EnhancerConfig], EnhancerConfig]]] = {
 
 
 def _checkpoint(options: MethodOptions, mode: str, row: str) -> Path:
-    """The file of a GP row: the enhancer's default for ``cm``/``lm``, another shipped end-to-end
-    file for the rows of :data:`OTHER_SHIPPED_FILES`, else the two-stage CNN of ``mode``; looked up
+    """The file of a row (:data:`END_TO_END_FILES`, else the two-stage CNN of ``mode``), looked up
     in ``--checkpoint-dir`` by file name when one is given."""
-    if row in SHIPPED_ROWS:
-        default = default_checkpoint(mode)
-    elif row in OTHER_SHIPPED_FILES:
-        default = OTHER_SHIPPED_FILES[row]
-    else:
-        default = DEFAULT_Y_CNN if mode == "lm" else DEFAULT_RGB_CNN
+    default = END_TO_END_FILES.get(row, DEFAULT_Y_CNN if mode == "lm" else DEFAULT_RGB_CNN)
     return default if options.checkpoint_dir is None else options.checkpoint_dir / default.name
 
 
@@ -87,10 +80,6 @@ class EnhancerRow:
             return self.enhancer(image.to(self.device)).image
 
 
-def _wrap(enhancer: Enhancer, device: str) -> EnhancerRow:
-    return EnhancerRow(enhancer, device)
-
-
 def _variant_factory(name: str) -> Callable[[MethodOptions], list[Method]]:
     mode, change = VARIANTS[name]
 
@@ -103,7 +92,7 @@ def _variant_factory(name: str) -> Callable[[MethodOptions], list[Method]]:
             config = change(replace(base, gp=replace(base.gp, k=k, seed=options.seed)))
             path = _checkpoint(options, mode, name)
             enhancer = Enhancer.from_checkpoint(config, path, options.device)
-            methods.append(Method(f"{name} k={k}", _wrap(enhancer, options.device)))
+            methods.append(Method(f"{name} k={k}", EnhancerRow(enhancer, options.device)))
         return methods
 
     return factory
@@ -115,7 +104,7 @@ def _cnn_factory(mode: str, name: str) -> Callable[[MethodOptions], list[Method]
 
         config = EnhancerConfig(mode=mode, use_gp=False)  # type: ignore[arg-type]
         enhancer = Enhancer.from_checkpoint(config, _checkpoint(options, mode, name), options.device)
-        return [Method(name, _wrap(enhancer, options.device))]
+        return [Method(name, EnhancerRow(enhancer, options.device))]
 
     return factory
 
