@@ -12,7 +12,8 @@ Rows (``--methods`` names):
   by the channels; LM carries the input's Cb/Cr);
 - ``cm-pc`` (three GPs), ``cm-xy`` (coordinates as inputs), ``cm-patch`` / ``cm-centre``
   (patch or centre-pixel targets), ``lm-ratio`` (LM colour by the luma gain),
-  ``cm-pair`` / ``cm-low`` / ``cm-ref`` (GP inputs): one option changed from ``cm-2stage``
+  ``cm-pair`` / ``cm-low`` / ``cm-ref`` (GP inputs), ``cm-p1`` / ``cm-p5`` (1 x 1 or 5 x 5
+  patches): one option changed from ``cm-2stage``
   (an end-to-end file fixes the GP layout it was trained with, so option rows use the
   two-stage CNNs);
 - ``gpe``: GPE's imported CNN + GP on unique patch pairs (needs ``--gpe-mat``);
@@ -58,6 +59,8 @@ VARIANTS: dict[str, tuple[str, Callable[[EnhancerConfig], EnhancerConfig]]] = {
     "cm-low": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="low"))),
     "cm-pair": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="pair"))),
     "cm-ref": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="ref"))),
+    "cm-p1": ("cm", lambda c: replace(c, gp=replace(c.gp, patch=1))),
+    "cm-p5": ("cm", lambda c: replace(c, gp=replace(c.gp, patch=5))),
 }
 
 

@@ -17,7 +17,7 @@ def test_learned_rows_are_registered_and_run(tmp_path: Path) -> None:
     save_reference_cnn(CurveNet(width=8, refine_width=4), tmp_path / "rgb_cnn.safetensors", "rgb")
     save_reference_cnn(GPECNN(), tmp_path / "y_cnn.safetensors", "y")
     save_reference_cnn(CurveNet(width=8, refine_width=4), tmp_path / "e2e_cm.safetensors", "rgb")
-    assert {"cnn", "cnn-y", "cm", "lm", "cm-2stage", "lm-2stage", "cm-paper", "lm-paper", "cm-pc", "gpe"} <= set(
+    assert {"cnn", "cnn-y", "cm", "lm", "cm-2stage", "lm-2stage", "cm-paper", "lm-paper", "cm-pc", "cm-p5", "gpe"} <= set(
         available_methods()
     )
     methods = build_methods(["cnn", "cm", "lm-paper", "cm-pc"], MethodOptions(k=(4, 6), checkpoint_dir=tmp_path))
