@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from lowlight.cli.demo import demo_images, psnr
 from lowlight.color import rgb_to_ycbcr
 from lowlight.data.darken import gamma_darken, quantize_8bit
 from lowlight.enhancer import Enhancer, EnhancerConfig, exposure_weight
+from lowlight.noise import noise_weight
 from lowlight.pipeline import GPOptions
 
 
@@ -67,3 +69,25 @@ def test_exposure_gate_leaves_well_exposed_photos_alone(photo: torch.Tensor) -> 
     assert exposure_weight(torch.full((2, 3, 4, 4), 0.35), 0.3, 0.4).flatten().tolist() == pytest.approx([0.5, 0.5])
     with pytest.raises(ValueError, match=r"exposure_gate must be \(low, high\)"):
         EnhancerConfig(exposure_gate=(0.5, 0.4))
+
+
+@pytest.mark.parametrize("mode", ["cm", "lm"])
+def test_noise_gate_skips_the_gp_on_clean_input_and_keeps_it_on_noisy(photo: torch.Tensor, mode: str) -> None:
+    dark = quantize_8bit(gamma_darken(photo, 3.0))
+    g = torch.Generator().manual_seed(0)
+    noisy = quantize_8bit((dark + 0.03 * torch.randn(dark.shape, generator=g)).clamp(0, 1))
+    batch = torch.cat([dark, noisy])  # (2, 3, 96, 96)
+    gate = (0.003, 0.006)
+    base = EnhancerConfig(mode=mode, gp=GPOptions(k=12), exposure_gate=None)  # type: ignore[arg-type]
+    gated = Enhancer.from_checkpoint(replace(base, noise_gate=gate))
+    with torch.inference_mode():
+        weights = noise_weight(batch, *gate).flatten().tolist()
+        assert weights == [0.0, 1.0]
+        out = gated(batch, return_std=True)
+        cnn_alone = Enhancer(gated.net, replace(base, use_gp=False))(batch).image
+        gp_always = Enhancer(gated.net, base, learned_gp=gated.learned_gp)(batch).image
+    torch.testing.assert_close(out.image[0], cnn_alone[0])  # clean: the CNN's reference
+    torch.testing.assert_close(out.image[1], gp_always[1])  # noisy: the GP's output
+    assert out.std is not None and float(out.std[0].abs().max()) == 0.0 and float(out.std[1].max()) > 0
+    with pytest.raises(ValueError, match="noise_gate must be \\(low, high\\)"):
+        EnhancerConfig(noise_gate=(0.01, 0.001))

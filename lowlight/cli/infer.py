@@ -7,13 +7,13 @@ import glob
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from lowlight.enhancer import Enhancer, EnhancerConfig
+from lowlight.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig
 from lowlight.imageio import DEFAULT_MAX_PIXELS, ImageReadError, is_image_file, list_images, read_image, write_png
 from lowlight.pipeline import GPOptions
 
@@ -33,13 +33,14 @@ class InferOptions:
     output: Path
     mode: str = "cm"
     k: int = 30
-    patch: int = 3
+    patch: int | None = None
     device: str = "cpu"
     batch_size: int = 1
     uncertainty: bool = False
     checkpoint: Path | None = None
     seed: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
+    noise_gate: bool = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=("cm", "lm"), default="cm",
                         help="cm: RGB CNN + GP on RGB patches (default); lm: luma CNN + GP on Y")
     parser.add_argument("--k", type=int, default=30, help="cluster centres = GP training points (default 30)")
-    parser.add_argument("--patch", type=int, default=3, help="patch side p for p x p patches (default 3)")
+    parser.add_argument("--patch", type=int,
+                        help="patch side p for p x p patches (default 3; an end-to-end checkpoint fixes the size "
+                             "it was trained with)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--batch-size", type=int, default=1, help="same-size images enhanced together")
     parser.add_argument("--uncertainty", action="store_true",
@@ -63,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="reference CNN (.safetensors; learned GP hyperparameters too when trained end to "
                              "end); default: the shipped checkpoints/e2e_<mode>.safetensors")
     parser.add_argument("--seed", type=int, default=0, help="seed of pixel sampling and k-means++")
+    parser.add_argument("--noise-gate", action="store_true",
+                        help="use the GP only on noisy photos (estimated noise sigma above "
+                             f"{SUGGESTED_NOISE_GATE[0]}); clean ones get the CNN's output: sharper, ~4x faster")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse larger images (default {DEFAULT_MAX_PIXELS})")
     return parser
@@ -127,8 +133,16 @@ def plan_outputs(files: list[Path], outdir: Path) -> tuple[dict[Path, Path], lis
 def run(options: InferOptions) -> int:
     """Enhance every input; returns the exit status (0 all done, 1 some failed)."""
     device = resolve_device(options.device)
-    config = EnhancerConfig(mode=options.mode, gp=GPOptions(k=options.k, patch=options.patch, seed=options.seed))
+    gp = GPOptions(k=options.k, seed=options.seed)
+    gp = gp if options.patch is None else replace(gp, patch=options.patch)
+    config = EnhancerConfig(mode=options.mode, gp=gp, noise_gate=SUGGESTED_NOISE_GATE if options.noise_gate else None)
     enhancer = Enhancer.from_checkpoint(config, options.checkpoint, device)
+    if options.patch is not None and enhancer.config.gp.patch != options.patch:
+        raise UsageError(
+            f"--patch {options.patch}: the checkpoint was trained end to end with {enhancer.config.gp.patch} x "
+            f"{enhancer.config.gp.patch} patches; for other sizes use a two-stage one, e.g. --checkpoint "
+            "checkpoints/rgb_cnn.safetensors (cm) or checkpoints/y_cnn.safetensors (lm)"
+        )
     files, errors = expand_inputs(options.inputs)
     options.output.mkdir(parents=True, exist_ok=True)
     targets, plan_errors = plan_outputs(files, options.output)
@@ -183,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.k < 1 or args.patch < 1 or args.batch_size < 1:
+        if args.k < 1 or (args.patch is not None and args.patch < 1) or args.batch_size < 1:
             raise UsageError(f"--k, --patch and --batch-size must be >= 1, got {args.k}, {args.patch}, {args.batch_size}")
         if args.checkpoint is not None and not args.checkpoint.is_file():
             raise UsageError(f"--checkpoint: no such file: {args.checkpoint}")
@@ -199,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         options = InferOptions(
             inputs=args.inputs, output=args.output, mode=args.mode, k=args.k, patch=args.patch,
             device=args.device, batch_size=args.batch_size, uncertainty=args.uncertainty,
-            checkpoint=args.checkpoint, seed=args.seed, max_pixels=args.max_pixels,
+            checkpoint=args.checkpoint, seed=args.seed, max_pixels=args.max_pixels, noise_gate=args.noise_gate,
         )
         return run(options)
     except UsageError as err:

@@ -5,6 +5,7 @@ Rows (``--methods`` names):
 - ``cnn``: the RGB reference CNN alone; ``cnn-y``: the luma CNN alone (ratio colour);
 - ``cm`` / ``lm``: the enhancer as it ships (end-to-end checkpoints with learned GP
   hyperparameters), one row per ``--k``;
+- ``cm-ng``: ``cm`` with the noise gate (GP only on noisy inputs, the CNN's output on clean ones);
 - ``cm-ssim``: CM trained end to end with an SSIM term (``checkpoints/e2e_cm_ssim.safetensors``);
 - ``cm-2stage`` / ``lm-2stage``: the paper's two-stage training (the reference CNN, then the GP
   with heuristic hyperparameters), the enhancer's other defaults unchanged;
@@ -32,7 +33,7 @@ from torch import Tensor
 
 from lowlight.checkpoints import CM_SSIM, DEFAULT_CM, DEFAULT_LM, DEFAULT_RGB_CNN, DEFAULT_Y_CNN
 from lowlight.color import replace_luma, rgb_to_luma
-from lowlight.enhancer import Enhancer, EnhancerConfig
+from lowlight.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig
 from lowlight.evaluation.protocols import ImageContext
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 #: rows on shipped end-to-end files (``cm``/``lm``: the enhancer's defaults); every other row
 #: uses the two-stage CNN of its mode
-END_TO_END_FILES = {"cm": DEFAULT_CM, "lm": DEFAULT_LM, "cm-ssim": CM_SSIM}
+END_TO_END_FILES = {"cm": DEFAULT_CM, "lm": DEFAULT_LM, "cm-ssim": CM_SSIM, "cm-ng": DEFAULT_CM}
 
 #: name -> (mode, how the default config is changed)
 VARIANTS: dict[str, tuple[str, Callable[[EnhancerConfig], EnhancerConfig]]] = {
@@ -49,6 +50,7 @@ VARIANTS: dict[str, tuple[str, Callable[[EnhancerConfig], EnhancerConfig]]] = {
     "cm-2stage": ("cm", lambda c: c),
     "lm-2stage": ("lm", lambda c: c),
     "cm-ssim": ("cm", lambda c: c),
+    "cm-ng": ("cm", lambda c: replace(c, noise_gate=SUGGESTED_NOISE_GATE)),
     "cm-paper": ("cm", lambda c: replace(c, gp=replace(c.gp, inputs="low", target="centre", per_channel=False))),
     "lm-paper": ("lm", lambda c: replace(c, lm_colour="carry", gp=replace(c.gp, inputs="low", target="centre"))),
     "lm-ratio": ("lm", lambda c: replace(c, lm_colour="ratio")),

@@ -13,6 +13,7 @@ from PIL import Image
 from lowlight.archs import CurveNet, GPECNN
 from lowlight.checkpoints import save_reference_cnn
 from lowlight.cli.infer import main
+from lowlight.enhancer import Enhancer, EnhancerConfig
 from lowlight.imageio import read_image
 from tests.images import structured_image, write_bad_images, write_mode_images
 
@@ -130,3 +131,27 @@ def test_demo_writes_a_side_by_side_and_prints_psnr(tmp_path: Path, rgb_checkpoi
     assert "astronaut" in out and "enhanced PSNR" in out
     sheet = Image.open(tmp_path / "demo.png")
     assert sheet.width == 3 * 256 and sheet.height >= 4 * 256
+
+
+def test_patch_size_of_an_end_to_end_checkpoint_is_fixed(tmp_path: Path, rgb_checkpoint: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    src = _write_dark(tmp_path / "in", "x.png", (16, 16))
+    assert main([str(src), "-o", str(tmp_path / "out"), "--patch", "5", "--k", "4"]) == 2  # the shipped e2e file
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--patch 5: the checkpoint was trained end to end with 3 x 3 patches" in err
+    assert not (tmp_path / "out").exists()
+    # a two-stage checkpoint takes any patch size
+    assert main([str(src), "-o", str(tmp_path / "out"), "--patch", "5", "--k", "4", "--checkpoint", str(rgb_checkpoint)]) == 0
+
+
+def test_noise_gate_returns_the_cnn_output_on_a_clean_photo(tmp_path: Path, rgb_checkpoint: Path) -> None:
+    src = _write_dark(tmp_path / "in", "x.png", (32, 32))
+    common = [str(src), "--k", "6", "--checkpoint", str(rgb_checkpoint)]
+    assert main([*common, "-o", str(tmp_path / "gated"), "--noise-gate"]) == 0
+    assert main([*common, "-o", str(tmp_path / "plain")]) == 0
+    gated = read_image(tmp_path / "gated" / "x.png")
+    enhancer = Enhancer.from_checkpoint(EnhancerConfig(use_gp=False), rgb_checkpoint)
+    with torch.inference_mode():
+        cnn = enhancer(read_image(src)[None]).image[0]
+    assert (gated - cnn).abs().max() <= 1 / 255 + 1e-6  # 8-bit rounding only
+    assert (read_image(tmp_path / "plain" / "x.png") - gated).abs().max() > 1 / 255  # the GP did run there
