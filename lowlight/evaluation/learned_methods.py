@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from lowlight.checkpoints import CM_SSIM, DEFAULT_CM, DEFAULT_LM, DEFAULT_RGB_CNN, DEFAULT_Y_CNN
 from lowlight.color import replace_luma, rgb_to_luma
@@ -114,14 +114,20 @@ def _cnn_factory(mode: str, name: str) -> Callable[[MethodOptions], list[Method]
     return factory
 
 
-def _gpe_factory(options: MethodOptions) -> list[Method]:
+def _gpe_net(options: MethodOptions, row: str) -> nn.Module:
+    """GPE's imported Y-CNN from ``--gpe-mat``, on the evaluation device."""
     from lowlight.archs import load_gpe_cnn
+
+    if options.gpe_mat is None:
+        raise FileNotFoundError(f"method {row} needs --gpe-mat PATH (GPE's gpe_cnnmodel.mat)")
+    return load_gpe_cnn(options.gpe_mat).to(options.device)
+
+
+def _gpe_factory(options: MethodOptions) -> list[Method]:
     from lowlight.evaluation.methods import Method
     from lowlight.gpe import gpe_enhance
 
-    if options.gpe_mat is None:
-        raise FileNotFoundError("method gpe needs --gpe-mat PATH (GPE's gpe_cnnmodel.mat)")
-    net = load_gpe_cnn(options.gpe_mat).to(options.device)
+    net = _gpe_net(options, "gpe")
 
     def enhance(image: Tensor, context: ImageContext) -> Tensor:
         with torch.inference_mode():
@@ -131,12 +137,9 @@ def _gpe_factory(options: MethodOptions) -> list[Method]:
 
 
 def _gpe_cnn_factory(options: MethodOptions) -> list[Method]:
-    from lowlight.archs import load_gpe_cnn
     from lowlight.evaluation.methods import Method
 
-    if options.gpe_mat is None:
-        raise FileNotFoundError("method gpe-cnn needs --gpe-mat PATH (GPE's gpe_cnnmodel.mat)")
-    net = load_gpe_cnn(options.gpe_mat).to(options.device)
+    net = _gpe_net(options, "gpe-cnn")
 
     def enhance(image: Tensor, context: ImageContext) -> Tensor:
         with torch.inference_mode():
