@@ -16,6 +16,7 @@ from tqdm import tqdm
 from lowlight.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig
 from lowlight.imageio import DEFAULT_MAX_PIXELS, ImageReadError, is_image_file, list_images, read_image, write_png
 from lowlight.pipeline import GPOptions
+from lowlight.strength import MAX_STRENGTH
 
 #: the uncertainty PNG maps this posterior standard deviation (in [0, 1] intensity units) to white
 STD_WHITE = 0.1
@@ -41,6 +42,7 @@ class InferOptions:
     seed: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
     noise_gate: bool = False
+    strength: float = 1.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--noise-gate", action="store_true",
                         help="use the GP only on noisy photos (estimated noise sigma above "
                              f"{SUGGESTED_NOISE_GATE[0]}); clean ones get the CNN's output: sharper, ~4x faster")
+    parser.add_argument("--strength", type=float, default=1.0,
+                        help=f"enhancement strength: 0 = the input, 1 = default, up to {MAX_STRENGTH:g} brighter")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse larger images (default {DEFAULT_MAX_PIXELS})")
     return parser
@@ -135,7 +139,8 @@ def run(options: InferOptions) -> int:
     device = resolve_device(options.device)
     gp = GPOptions(k=options.k, seed=options.seed)
     gp = gp if options.patch is None else replace(gp, patch=options.patch)
-    config = EnhancerConfig(mode=options.mode, gp=gp, noise_gate=SUGGESTED_NOISE_GATE if options.noise_gate else None)
+    config = EnhancerConfig(mode=options.mode, gp=gp, noise_gate=SUGGESTED_NOISE_GATE if options.noise_gate else None,
+                            strength=options.strength)
     enhancer = Enhancer.from_checkpoint(config, options.checkpoint, device)
     if options.patch is not None and enhancer.config.gp.patch != options.patch:
         raise UsageError(
@@ -199,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.k < 1 or (args.patch is not None and args.patch < 1) or args.batch_size < 1:
             raise UsageError(f"--k, --patch and --batch-size must be >= 1, got {args.k}, {args.patch}, {args.batch_size}")
+        if not 0 <= args.strength <= MAX_STRENGTH:
+            raise UsageError(f"--strength must be in [0, {MAX_STRENGTH:g}], got {args.strength:g}")
         if args.checkpoint is not None and not args.checkpoint.is_file():
             raise UsageError(f"--checkpoint: no such file: {args.checkpoint}")
         if args.demo:
@@ -214,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             inputs=args.inputs, output=args.output, mode=args.mode, k=args.k, patch=args.patch,
             device=args.device, batch_size=args.batch_size, uncertainty=args.uncertainty,
             checkpoint=args.checkpoint, seed=args.seed, max_pixels=args.max_pixels, noise_gate=args.noise_gate,
+            strength=args.strength,
         )
         return run(options)
     except UsageError as err:
