@@ -30,6 +30,10 @@ DEFAULT_CM = CHECKPOINT_DIR / "e2e_cm.safetensors"
 #: CM trained end to end with an SSIM term in the loss: smooths noise more (protocol B's SSIM),
 #: slightly lower SIFT F1 on protocol A (docs/e2e.md)
 CM_SSIM = CHECKPOINT_DIR / "e2e_cm_ssim.safetensors"
+#: the v2 reference CNN (wider CurveNet, trained on the v2 data mix with real bracket pairs)
+RGB_CNN_V2 = CHECKPOINT_DIR / "rgb_cnn_v2.safetensors"
+#: rgb_cnn_v2 trained on end to end through the GP head (configs/e2e_cm_v2.yaml)
+CM_V2 = CHECKPOINT_DIR / "e2e_cm_v2.safetensors"
 
 
 def default_checkpoint(mode: str) -> Path:

@@ -2,7 +2,8 @@
 options, and the GPE rebuild. Registered into :mod:`lowlight.evaluation.methods`.
 
 Rows (``--methods`` names):
-- ``cnn``: the RGB reference CNN alone; ``cnn-y``: the luma CNN alone (ratio colour);
+- ``cnn``: the RGB reference CNN alone; ``cnn-v2``: the v2 RGB CNN alone; ``cm-v2-2stage``: the v2
+  CNN with the heuristic GP; ``cnn-y``: the luma CNN alone (ratio colour);
 - ``cm`` / ``lm``: the enhancer as it ships (end-to-end checkpoints with learned GP
   hyperparameters), one row per ``--k``;
 - ``cm-ng``: ``cm`` with the noise gate (GP only on noisy inputs, the CNN's output on clean ones);
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from lowlight.checkpoints import CM_SSIM, DEFAULT_CM, DEFAULT_LM, DEFAULT_RGB_CNN, DEFAULT_Y_CNN
+from lowlight.checkpoints import CM_SSIM, DEFAULT_CM, DEFAULT_LM, DEFAULT_RGB_CNN, DEFAULT_Y_CNN, RGB_CNN_V2, CM_V2
 from lowlight.color import replace_luma, rgb_to_luma
 from lowlight.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig
 from lowlight.evaluation.protocols import ImageContext
@@ -41,13 +42,16 @@ if TYPE_CHECKING:
 
 #: rows on shipped end-to-end files (``cm``/``lm``: the enhancer's defaults); every other row
 #: uses the two-stage CNN of its mode
-END_TO_END_FILES = {"cm": DEFAULT_CM, "lm": DEFAULT_LM, "cm-ssim": CM_SSIM, "cm-ng": DEFAULT_CM}
+END_TO_END_FILES = {"cm": DEFAULT_CM, "lm": DEFAULT_LM, "cm-ssim": CM_SSIM, "cm-ng": DEFAULT_CM,
+                    "cnn-v2": RGB_CNN_V2, "cm-v2-2stage": RGB_CNN_V2, "cm-v2": CM_V2}
 
 #: name -> (mode, how the default config is changed)
 VARIANTS: dict[str, tuple[str, Callable[[EnhancerConfig], EnhancerConfig]]] = {
     "cm": ("cm", lambda c: c),
     "lm": ("lm", lambda c: c),
     "cm-2stage": ("cm", lambda c: c),
+    "cm-v2-2stage": ("cm", lambda c: c),
+    "cm-v2": ("cm", lambda c: c),
     "lm-2stage": ("lm", lambda c: c),
     "cm-ssim": ("cm", lambda c: c),
     "cm-ng": ("cm", lambda c: replace(c, noise_gate=SUGGESTED_NOISE_GATE)),
@@ -154,7 +158,7 @@ def register_learned_methods() -> None:
     from lowlight.evaluation.methods import METHOD_FACTORIES, register_method
 
     entries: dict[str, Callable[[MethodOptions], list[Method]]] = {
-        "cnn": _cnn_factory("cm", "cnn"), "cnn-y": _cnn_factory("lm", "cnn-y"), "gpe": _gpe_factory,
+        "cnn": _cnn_factory("cm", "cnn"), "cnn-v2": _cnn_factory("cm", "cnn-v2"), "cnn-y": _cnn_factory("lm", "cnn-y"), "gpe": _gpe_factory,
         "gpe-cnn": _gpe_cnn_factory,
     }
     entries.update({name: _variant_factory(name) for name in VARIANTS})
