@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from lowlight.archs.padding import pad_reflect
-from lowlight.checks import check_image
+from lowlight.ops.padding import pad_reflect
+from lowlight.ops.checks import check_image
 
 
 class GPECNN(nn.Module):

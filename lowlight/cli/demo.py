@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from lowlight.data.darken import gamma_darken, quantize_8bit
-from lowlight.enhancer import Enhancer, EnhancerConfig
-from lowlight.imageio import to_uint8, write_png
-from lowlight.pipeline import GPOptions
+from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
+from lowlight.io.images import to_uint8, write_png
+from lowlight.enhance.clustered_gp import GPOptions
 
 #: (scikit-image sample, darkening gamma): photos bundled with scikit-image (no download)
 DEMO_PHOTOS = (("astronaut", 3.0), ("coffee", 4.0), ("chelsea", 5.0), ("rocket", 2.5))

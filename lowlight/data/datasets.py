@@ -30,7 +30,7 @@ from lowlight.data.darken import (
     poisson_gaussian_noise,
     quantize_8bit,
 )
-from lowlight.imageio import ImageReadError, read_image
+from lowlight.io.images import ImageReadError, read_image
 
 Item = dict[str, Tensor | str]
 

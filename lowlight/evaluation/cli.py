@@ -1,11 +1,11 @@
-"""``python -m lowlight.evaluate``: run the evaluation protocols of ``../shared/PROTOCOL.md``.
+"""``python -m lowlight.evaluation``: run the evaluation protocols of ``../shared/PROTOCOL.md``.
 
 Examples::
 
-    uv run python -m lowlight.evaluate \
+    uv run python -m lowlight.evaluation \
         --images ../shared/data/coco-mini/annotations/instances_val2017.json
-    uv run python -m lowlight.evaluate --images photos/ --protocol b --methods dark,auto-gamma,lime
-    uv run python -m lowlight.evaluate --images ../shared/data/lowlight-real/lime --no-reference
+    uv run python -m lowlight.evaluation --images photos/ --protocol b --methods dark,auto-gamma,lime
+    uv run python -m lowlight.evaluation --images ../shared/data/lowlight-real/lime --no-reference
 
 User mistakes (a missing path, an unknown method, a JSON that is not COCO) end with one line on
 stderr and exit status 2.
@@ -29,8 +29,8 @@ from lowlight.evaluation.methods import (
     available_methods,
     build_methods,
 )
-from lowlight.evaluation.protocols import protocol_version_count
-from lowlight.imageio import ImageReadError
+from lowlight.protocols import protocol_version_count
+from lowlight.io.images import ImageReadError
 
 USAGE_ERROR = 2
 DEFAULT_OUT = Path("outputs/evaluate")
@@ -84,7 +84,7 @@ def _non_negative_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The command's arguments (defaults are the protocol)."""
     parser = argparse.ArgumentParser(
-        prog="python -m lowlight.evaluate",
+        prog="python -m lowlight.evaluation",
         description="Evaluate enhancers under protocol A or B (../shared/PROTOCOL.md).",
     )
     parser.add_argument("--images", type=Path, required=True,
@@ -133,7 +133,7 @@ def _run(args: argparse.Namespace) -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.wandb:
-        from lowlight.wandb_mode import resolve_wandb_mode
+        from lowlight.io.wandb_mode import resolve_wandb_mode
 
         try:
             resolve_wandb_mode()  # a bad WANDB_MODE fails now, not after the whole run

@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from lowlight.checkpoints import CM_SSIM, DEFAULT_CM, DEFAULT_LM, DEFAULT_RGB_CNN, DEFAULT_Y_CNN
-from lowlight.color import replace_luma, rgb_to_luma
-from lowlight.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig
-from lowlight.evaluation.protocols import ImageContext
+from lowlight.enhance.checkpoints import CM_SSIM, DEFAULT_CM, DEFAULT_LM, DEFAULT_RGB_CNN, DEFAULT_Y_CNN
+from lowlight.ops.color import replace_luma, rgb_to_luma
+from lowlight.enhance.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig
+from lowlight.protocols import ImageContext
 
 if TYPE_CHECKING:
     from lowlight.evaluation.methods import Method, MethodOptions
@@ -125,7 +125,7 @@ def _gpe_net(options: MethodOptions, row: str) -> nn.Module:
 
 def _gpe_factory(options: MethodOptions) -> list[Method]:
     from lowlight.evaluation.methods import Method
-    from lowlight.gpe import gpe_enhance
+    from lowlight.baselines.gpe import gpe_enhance
 
     net = _gpe_net(options, "gpe")
 

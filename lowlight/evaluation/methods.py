@@ -1,7 +1,7 @@
 """The method registry: names -> enhancers the evaluation runs.
 
 A :class:`Method` is a name and a callable ``(image, context) -> enhanced`` with ``image`` (B, 3,
-H, W) float in [0, 1] and ``context`` the :class:`~lowlight.evaluation.protocols.ImageContext` of
+H, W) float in [0, 1] and ``context`` the :class:`~lowlight.protocols.ImageContext` of
 that batch (the runner passes one image at a time). Only reference points such as the oracle look
 at the context; they set ``needs_truth`` so that runs without ground truth skip them. Images
 arrive on the CPU as float32; a method that runs elsewhere moves them to its device and may
@@ -27,8 +27,8 @@ from pathlib import Path
 
 from torch import Tensor
 
-from lowlight import baselines
-from lowlight.evaluation.protocols import ImageContext, invert_darkening
+from lowlight.baselines import classic as baselines
+from lowlight.protocols import ImageContext, invert_darkening
 
 Enhancer = Callable[[Tensor, ImageContext], Tensor]
 

@@ -5,12 +5,12 @@ from pathlib import Path
 import torch
 
 from lowlight.archs import CurveNet, GPECNN
-from lowlight.checkpoints import save_reference_cnn
+from lowlight.enhance.checkpoints import save_reference_cnn
 from lowlight.evaluation.learned_methods import EnhancerRow
 from lowlight.evaluation.methods import MethodOptions, available_methods, build_methods
-from lowlight.evaluation.protocols import ImageContext
-from lowlight.models.learned_gp import LearnedClusteredGP
-from lowlight.pipeline import GPOptions
+from lowlight.protocols import ImageContext
+from lowlight.enhance.learned_gp import LearnedClusteredGP
+from lowlight.enhance.clustered_gp import GPOptions
 
 
 def test_learned_rows_are_registered_and_run(tmp_path: Path) -> None:

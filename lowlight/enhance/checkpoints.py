@@ -1,0 +1,138 @@
+"""Shipped weights: safetensors files with the architecture and provenance in their metadata.
+
+safetensors holds only tensors and strings, so loading a file can never run code (unlike a
+pickle). Lightning's training checkpoints (``.ckpt``) are read with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+from lowlight.archs import ARCHITECTURES
+from lowlight.io.atomic import atomic_path
+
+#: the folder of shipped checkpoints, at the repository root
+CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
+#: the two-stage reference CNNs (the paper's training: CNN first, GP hyperparameters by heuristic)
+DEFAULT_Y_CNN = CHECKPOINT_DIR / "y_cnn.safetensors"
+DEFAULT_RGB_CNN = CHECKPOINT_DIR / "rgb_cnn.safetensors"
+#: the enhancer's defaults: the same CNNs trained on end to end through the GP head, with the
+#: GP's learned hyperparameters (docs/e2e.md measures them against the two-stage files)
+DEFAULT_LM = CHECKPOINT_DIR / "e2e_lm.safetensors"
+DEFAULT_CM = CHECKPOINT_DIR / "e2e_cm.safetensors"
+#: CM trained end to end with an SSIM term in the loss: smooths noise more (protocol B's SSIM),
+#: slightly lower SIFT F1 on protocol A (docs/e2e.md)
+CM_SSIM = CHECKPOINT_DIR / "e2e_cm_ssim.safetensors"
+
+
+def default_checkpoint(mode: str) -> Path:
+    """The shipped checkpoint the enhancer uses for ``mode`` (``"lm"`` or ``"cm"``)."""
+    if mode not in ("lm", "cm"):
+        raise ValueError(f"mode must be 'lm' or 'cm', got {mode!r}")
+    return DEFAULT_LM if mode == "lm" else DEFAULT_CM
+
+
+@dataclass
+class ReferenceCheckpoint:
+    """A reference CNN and what its file says about it.
+
+    Attributes:
+        net: the CNN in eval mode.
+        channels: ``"y"`` or ``"rgb"``.
+        extra: other tensors saved beside the CNN (e.g. ``gp.*`` hyperparameters), by name.
+        metadata: free-form provenance strings (data, steps, metrics).
+    """
+
+    net: nn.Module
+    channels: str
+    extra: dict[str, Tensor] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def save_reference_cnn(
+    net: nn.Module,
+    path: Path,
+    channels: str,
+    extra: dict[str, Tensor] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> None:
+    """Write ``net``'s weights (prefix ``net.``) and ``extra`` tensors to a safetensors file.
+
+    Args:
+        net: an architecture of :data:`lowlight.archs.ARCHITECTURES` with a ``config()``.
+        path: destination, written through a temporary file and renamed.
+        channels: ``"y"`` or ``"rgb"``.
+        extra: more tensors to store, e.g. learned GP hyperparameters.
+        metadata: provenance strings.
+    """
+    arch = type(net).__name__
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
+    if channels not in ("y", "rgb"):
+        raise ValueError(f"channels must be 'y' or 'rgb', got {channels!r}")
+    tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    tensors.update({k: v.detach().cpu().contiguous() for k, v in (extra or {}).items()})
+    header = {
+        "arch": arch,
+        "arch_config": json.dumps(net.config()),
+        "channels": channels,
+        **(metadata or {}),
+    }
+    with atomic_path(Path(path)) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
+
+
+def load_reference_cnn(path: Path, device: torch.device | str = "cpu") -> ReferenceCheckpoint:
+    """Read a file written by :func:`save_reference_cnn`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a lowlight checkpoint (no or unknown ``arch`` metadata, wrong tensors).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as handle:
+            header = handle.metadata() or {}
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    except Exception as err:  # safetensors raises its own SafetensorError for malformed files
+        raise ValueError(f"{path}: not a safetensors checkpoint ({err})") from err
+    arch = header.get("arch")
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"{path}: unknown or missing architecture {arch!r}")
+    net = ARCHITECTURES[arch](**json.loads(header.get("arch_config", "{}")))
+    state = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"{path}: weights do not fit {arch}: {err}") from err
+    extra = {k: v for k, v in tensors.items() if not k.startswith("net.")}
+    skip = {"arch", "arch_config", "channels"}
+    metadata = {k: v for k, v in header.items() if k not in skip}
+    return ReferenceCheckpoint(net.to(device).eval(), header.get("channels", "rgb"), extra, metadata)
+
+
+def export_lightning_checkpoint(ckpt_path: Path, out_path: Path, net: nn.Module, channels: str,
+                                metadata: dict[str, str] | None = None) -> None:
+    """Copy the ``net.*`` weights of a Lightning ``.ckpt`` into a shipped safetensors file.
+
+    The ``.ckpt`` is read with ``torch.load(weights_only=True)``: no code in it can run.
+
+    Args:
+        ckpt_path: a checkpoint written by Lightning's ModelCheckpoint for ReferenceCNNModule.
+        out_path: the safetensors destination.
+        net: an instance of the trained architecture (its weights are overwritten).
+        channels: ``"y"`` or ``"rgb"``.
+        metadata: provenance strings.
+    """
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
+    net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+    save_reference_cnn(net, out_path, channels, metadata=metadata)
