@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -18,8 +19,17 @@ from torch import Tensor, nn
 from lowlight.archs import ARCHITECTURES
 from lowlight.io.atomic import atomic_path
 
-#: the folder of shipped checkpoints, at the repository root
-CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
+
+def _shipped_dir() -> Path:
+    """The shipped weights: the repository's ``checkpoints/``, installed as ``lowlight.weights``."""
+    folder = Path(str(resources.files("lowlight.weights")))
+    if not folder.is_dir():  # e.g. imported from a zip file
+        raise FileNotFoundError(f"the shipped weights are not a folder on disk: {folder}")
+    return folder
+
+
+#: the folder of shipped checkpoints (top-level ``checkpoints/``; package data in a wheel)
+CHECKPOINT_DIR = _shipped_dir()
 #: the two-stage reference CNNs (the paper's training: CNN first, GP hyperparameters by heuristic)
 DEFAULT_Y_CNN = CHECKPOINT_DIR / "y_cnn.safetensors"
 DEFAULT_RGB_CNN = CHECKPOINT_DIR / "rgb_cnn.safetensors"

@@ -44,3 +44,8 @@ def _finish_wandb_run() -> None:
 
     if wandb.run is not None:
         wandb.finish()
+
+
+def run() -> None:
+    """Console script ``lowlight-train``: :func:`main` with the command line's arguments."""
+    main()
