@@ -72,8 +72,13 @@ def test_console_scripts_point_at_callables() -> None:
 @pytest.mark.skipif(shutil.which("uv") is None, reason="needs uv to build and install the wheel")
 def test_wheel_runs_the_demo_from_a_fresh_environment(tmp_path: Path) -> None:
     """``uv build``, a fresh venv (torch from uv's cache), ``lowlight-enhance --demo`` elsewhere."""
+    source = tmp_path / "source"  # a clean copy: setuptools' build/ folder may hold stale modules
+    for folder in ("lowlight", "checkpoints"):
+        shutil.copytree(REPO_ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO_ROOT / name, source / name)
     dist = tmp_path / "dist"
-    subprocess.run(["uv", "build", "--wheel", "-q", "-o", str(dist)], cwd=REPO_ROOT, check=True)
+    subprocess.run(["uv", "build", "--wheel", "-q", "-o", str(dist)], cwd=source, check=True)
     (wheel,) = dist.glob("lowlight-*.whl")
     venv = tmp_path / "venv"
     subprocess.run(["uv", "venv", "-q", "--python", "3.11", str(venv)], check=True, cwd=tmp_path)

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
 from lowlight.evaluation.images import image_set_paths
-from lowlight.evaluation.methods import Method
+from lowlight.evaluation.method import Method
 from lowlight.protocols import ImageContext
 from lowlight.enhance.clustered_gp import GPOptions
 

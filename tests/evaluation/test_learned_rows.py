@@ -6,7 +6,7 @@ import torch
 
 from lowlight.archs import CurveNet, GPECNN
 from lowlight.enhance.checkpoints import save_reference_cnn
-from lowlight.evaluation.learned_methods import EnhancerRow
+from lowlight.evaluation.learned_rows import EnhancerRow
 from lowlight.evaluation.methods import MethodOptions, available_methods, build_methods
 from lowlight.protocols import ImageContext
 from lowlight.enhance.learned_gp import LearnedClusteredGP
