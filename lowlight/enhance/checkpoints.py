@@ -1,5 +1,9 @@
 """Shipped weights: safetensors files with the architecture and provenance in their metadata.
 
+A file trained end to end also holds the GP's learned hyperparameters (tensors ``gp.*``,
+:data:`lowlight.gp.learnable.CHECKPOINT_TENSORS`), their parametrisation and the GP options they
+were learned for (metadata ``gp.parametrisation``, ``gp.options``).
+
 safetensors holds only tensors and strings, so loading a file can never run code (unlike a
 pickle). Lightning's training checkpoints (``.ckpt``) are read with ``weights_only=True``.
 """
@@ -7,7 +11,7 @@ pickle). Lightning's training checkpoints (``.ckpt``) are read with ``weights_on
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 
@@ -17,6 +21,8 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from lowlight.archs import ARCHITECTURES
+from lowlight.enhance.clustered_gp import GPOptions
+from lowlight.gp.learnable import LearnedHyperparameters
 from lowlight.io.atomic import atomic_path
 
 
@@ -146,3 +152,52 @@ def export_lightning_checkpoint(ckpt_path: Path, out_path: Path, net: nn.Module,
     state = torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
     net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
     save_reference_cnn(net, out_path, channels, metadata=metadata)
+
+
+#: metadata keys written beside the learned GP tensors
+PARAMETRISATION_KEY = "gp.parametrisation"
+OPTIONS_KEY = "gp.options"
+#: GP options that shape what the learned hyperparameters mean; a checkpoint's values win
+STRUCTURAL_OPTIONS = ("patch", "per_channel", "coordinates", "coordinate_weight", "inputs", "target",
+                      "noise_fraction")
+
+
+def learned_gp_metadata(learned: LearnedHyperparameters, options: GPOptions) -> dict[str, str]:
+    """Strings to store beside the learned tensors: the parametrisation and the inference options."""
+    return {PARAMETRISATION_KEY: learned.parametrisation, OPTIONS_KEY: json.dumps(asdict(options))}
+
+
+def load_learned_gp(checkpoint: ReferenceCheckpoint) -> LearnedHyperparameters | None:
+    """The learned GP hyperparameters a checkpoint holds, or ``None`` (a two-stage file).
+
+    Raises:
+        ValueError: some but not all learned tensors, or inconsistent shapes.
+    """
+    parametrisation = checkpoint.metadata.get(PARAMETRISATION_KEY, "relative")
+    return LearnedHyperparameters.from_checkpoint_tensors(checkpoint.extra, parametrisation)  # type: ignore[arg-type]
+
+
+def stored_gp_options(metadata: dict[str, str]) -> GPOptions | None:
+    """The :class:`GPOptions` a checkpoint was trained for (its metadata), or ``None``.
+
+    Fields this version of :class:`GPOptions` does not know are ignored; missing ones default.
+    """
+    text = metadata.get(OPTIONS_KEY)
+    if text is None:
+        return None
+    known = {f.name for f in fields(GPOptions)}
+    return GPOptions(**{k: v for k, v in json.loads(text).items() if k in known})
+
+
+def options_for_checkpoint(requested: GPOptions, learned: LearnedHyperparameters,
+                           metadata: dict[str, str]) -> GPOptions:
+    """The GP options to run a learned checkpoint with.
+
+    The :data:`STRUCTURAL_OPTIONS` come from the checkpoint (its hyperparameters were learned for
+    that input layout, target and patch; ``per_channel`` also follows its number of groups); the
+    rest (k, seed, sampling, chunking) from ``requested``.
+    """
+    trained = stored_gp_options(metadata)
+    structural = {} if trained is None else {name: getattr(trained, name) for name in STRUCTURAL_OPTIONS}
+    structural["per_channel"] = learned.n_groups > 1
+    return replace(requested, **structural)

@@ -1,11 +1,17 @@
-"""The approximated-GP enhancement (paper, section III.B) as a batched tensor function.
+"""The clustered exact GP (paper, section III.B, with the project's defaults) as a batched tensor function.
 
 For each image (or each channel, with per-channel GPs): patch pairs (low-light patch, reference
-patch) are sampled, clustered by k-means++ into k centres, and the centres train an exact SE
-GP whose input is the low-light half of a centre and whose target is the reference's centre
-pixel (or its whole patch). The GP then predicts every pixel from its low-light patch.
+patch) are sampled, clustered by k-means++ into k centres, and the centres train an exact SE GP.
+By default (``GPOptions.inputs="pair"``, ``target="patch"``) the GP regresses the whole reference
+patch from the whole pair, and the overlapping patch predictions are averaged back; the paper's
+set-up is ``inputs="low"``, ``target="centre"`` (low-light patch in, centre pixel out).
 
-Gradients flow from the output to ``low``, ``ref`` and the GP hyperparameters: cluster
+The hyperparameters are the per-image heuristic
+(:func:`lowlight.gp.hyperparameters.heuristic_hyperparameters`), or learned ones
+(:class:`lowlight.gp.learnable.LearnedHyperparameters`, from an end-to-end checkpoint): one path,
+:func:`fit_clustered_gp`, serves both.
+
+Gradients flow from the output to ``low``, ``ref`` and the learned hyperparameters: cluster
 assignments are taken without gradient, and the centres are recomputed as differentiable means
 of their members (:func:`lowlight.cluster.kmeans.cluster_means`).
 """
@@ -21,8 +27,8 @@ from torch import Tensor
 
 from lowlight.ops.checks import check_image
 from lowlight.gp.exact import ExactGPState, se_gp_fit, se_gp_predict
-from lowlight.gp.fit import FitOptions, fit_hyperparameters
-from lowlight.gp.hyperparameters import HeuristicOptions, SEHyperparameters, heuristic_hyperparameters
+from lowlight.gp.hyperparameters import HeuristicOptions, heuristic_hyperparameters
+from lowlight.gp.learnable import LearnedHyperparameters
 from lowlight.cluster.kmeans import cluster_means, kmeans
 from lowlight.ops.patches import centre_index, gather_patches, pad_for_patches
 
@@ -48,10 +54,7 @@ class GPOptions:
             reference patch, and the overlapping patch predictions are averaged back.
         cluster_points: (channel, pixel) samples drawn for clustering per GP (``None``: all).
         kmeans_max_iter: Lloyd iterations at most.
-        hyperparameters: ``"heuristic"`` (median distance, target variance) or ``"fit"``
-            (a few steps of marginal-likelihood optimisation from the heuristic).
         noise_fraction: GP noise variance as a fraction of the signal variance (heuristic).
-        fit_steps: optimiser steps with ``hyperparameters="fit"``.
         chunk_pixels: query pixels per chunk (bounds memory).
         seed: seed of the sampling and k-means++ (each image draws from its own generator seeded
             with it, so a batch equals its images enhanced one by one).
@@ -66,9 +69,7 @@ class GPOptions:
     target: Literal["centre", "patch"] = "patch"
     cluster_points: int | None = 4096
     kmeans_max_iter: int = 10
-    hyperparameters: Literal["heuristic", "fit"] = "heuristic"
     noise_fraction: float = 0.01
-    fit_steps: int = 30
     chunk_pixels: int = 1 << 16
     seed: int = 0
 
@@ -81,8 +82,6 @@ class GPOptions:
             raise ValueError(f"inputs must be 'low', 'pair' or 'ref', got {self.inputs!r}")
         if self.target not in ("centre", "patch"):
             raise ValueError(f"target must be 'centre' or 'patch', got {self.target!r}")
-        if self.hyperparameters not in ("heuristic", "fit"):
-            raise ValueError(f"hyperparameters must be 'heuristic' or 'fit', got {self.hyperparameters!r}")
         if self.cluster_points is not None and self.cluster_points < 1:
             raise ValueError(f"cluster_points must be >= 1 or None, got {self.cluster_points}")
 
@@ -148,18 +147,22 @@ def sample_cluster_points(
 
 
 def fit_clustered_gp(low: Tensor, ref: Tensor, options: GPOptions,
-                     hyperparameters: SEHyperparameters | None = None) -> GPFit:
+                     learned: LearnedHyperparameters | None = None) -> GPFit:
     """Cluster patch pairs and condition the GP on the centres (the O(k^3) training).
 
     Args:
         low: (B, C, H, W) float in [0, 1], low-light image (C = 1 for luma, 3 for RGB).
         ref: (B, C, H, W) float in [0, 1], the reference CNN's output.
         options: :class:`GPOptions`.
-        hyperparameters: fixed or learned hyperparameters for all G groups; ``None``: set by
-            ``options.hyperparameters``.
+        learned: learned hyperparameters (one group per GP of an image); ``None``: the per-image
+            heuristic.
 
     Returns:
-        :class:`GPFit`.
+        :class:`GPFit`, differentiable in ``low``, ``ref`` and ``learned``'s parameters.
+
+    Raises:
+        ValueError: ``ref`` does not match ``low``, or ``learned`` has another number of groups
+            than the options make GPs per image.
     """
     check_image(low, name="low")
     if ref.shape != low.shape:
@@ -167,9 +170,13 @@ def fit_clustered_gp(low: Tensor, ref: Tensor, options: GPOptions,
     groups_low = _grouped(low, options.per_channel)  # (G, c, H, W)
     groups_ref = _grouped(ref, options.per_channel)
     g, c = groups_low.shape[:2]
-    pq = options.patch**2
-    generators = [torch.Generator().manual_seed(options.seed + i % (g // low.shape[0]))
-                  for i in range(g)]
+    per_image = g // low.shape[0]
+    if learned is not None and learned.n_groups != per_image:
+        raise ValueError(
+            f"{learned.n_groups} learned hyperparameter group(s), but the options make {per_image} "
+            f"GP(s) per image (per_channel={options.per_channel}, {low.shape[1]} channel(s))"
+        )
+    generators = [torch.Generator().manual_seed(options.seed + i % per_image) for i in range(g)]
     points = sample_cluster_points(groups_low, groups_ref, options, generators)  # (G, n, D)
     k = min(options.k, points.shape[1])
     with torch.no_grad():  # one call per group: each draws from its own generator
@@ -178,27 +185,57 @@ def fit_clustered_gp(low: Tensor, ref: Tensor, options: GPOptions,
             for i, gen in enumerate(generators)
         ])  # (G, n)
     centres = cluster_means(points, labels, k)  # (G, k, D), differentiable
-    train_x = _gp_inputs(centres[..., :pq], centres[..., pq : 2 * pq], centres[..., 2 * pq :],
-                         options.inputs)  # (G, k, d_in)
-    ref_half = centres[..., pq : 2 * pq]  # (G, k, pq)
-    centre = centre_index((options.patch, options.patch))
-    train_y = ref_half[..., centre : centre + 1] if options.target == "centre" else ref_half
-    if hyperparameters is None:
+    train_x, train_y = gp_training_data(centres, options)  # (G, k, d_in), (G, k, d_out)
+    if learned is None:
         hyperparameters = heuristic_hyperparameters(
             train_x.detach(), train_y.detach(), HeuristicOptions(noise_fraction=options.noise_fraction)
         )
-        if options.hyperparameters == "fit":
-            hyperparameters = fit_hyperparameters(
-                train_x.detach(), train_y.detach(), hyperparameters, FitOptions(steps=options.fit_steps)
-            ).hyperparameters
-    state = se_gp_fit(train_x, train_y, hyperparameters)
-    return GPFit(state, centres, g // low.shape[0], c)
+    else:
+        hyperparameters = learned(train_x, train_y, options.noise_fraction)
+    return GPFit(se_gp_fit(train_x, train_y, hyperparameters), centres, per_image, c)
 
 
-def _gp_inputs(low_half: Tensor, ref_half: Tensor, coords: Tensor, inputs: str) -> Tensor:
-    """GP input (..., d_in): the chosen patch halves, then the coordinates when present."""
-    parts = {"low": [low_half], "ref": [ref_half], "pair": [low_half, ref_half]}[inputs]
-    return torch.cat([*parts, coords], dim=-1)
+#: the GP's input halves for each ``GPOptions.inputs``, from (low-light, reference) tensors
+_SOURCES = {
+    "low": lambda low, ref: [low],
+    "ref": lambda low, ref: [ref],
+    "pair": lambda low, ref: [low, ref],
+}
+
+
+def gp_training_data(centres: Tensor, options: GPOptions) -> tuple[Tensor, Tensor]:
+    """Split cluster centres into GP inputs and targets.
+
+    Args:
+        centres: (G, k, 2 p^2 [+ 2]) float: low patch | reference patch [| coordinates].
+        options: the options the centres were made with (``inputs`` picks the GP's input halves,
+            ``target`` the outputs).
+
+    Returns:
+        ``(train_x (G, k, d_in), train_y (G, k, 1 or p^2))``; d_in = p^2 (``inputs`` ``"low"`` or
+        ``"ref"``) or 2 p^2 (``"pair"``), plus 2 with coordinates (last).
+    """
+    pq = options.patch**2
+    low_half, ref_half, coords = centres[..., :pq], centres[..., pq : 2 * pq], centres[..., 2 * pq :]
+    train_x = torch.cat([*_SOURCES[options.inputs](low_half, ref_half), coords], dim=-1)
+    centre = centre_index((options.patch, options.patch))
+    train_y = ref_half[..., centre : centre + 1] if options.target == "centre" else ref_half
+    return train_x, train_y
+
+
+@torch.no_grad()
+def initialise_from_heuristic(learned: LearnedHyperparameters, low: Tensor, ref: Tensor,
+                              options: GPOptions) -> None:
+    """Set absolute learned hyperparameters to the per-group median of the heuristic on a batch
+    (relative ones are reset to 0, the heuristic itself).
+
+    Args:
+        learned: the parameters to set.
+        low: (B, C, H, W) float in [0, 1].
+        ref: (B, C, H, W) float in [0, 1].
+        options: the training options (their k and patch set the heuristic's scale).
+    """
+    learned.initialise(fit_clustered_gp(low, ref, options).state.hyperparameters)
 
 
 def predict_clustered_gp(
@@ -225,7 +262,7 @@ def predict_clustered_gp(
     if options.inputs != "low" and (ref is None or ref.shape != low.shape):
         raise ValueError(f"inputs={options.inputs!r} needs ref of shape {tuple(low.shape)}")
     ref_groups = _grouped(ref, options.per_channel) if ref is not None else groups
-    sources = {"low": [groups], "ref": [ref_groups], "pair": [groups, ref_groups]}[options.inputs]
+    sources = _SOURCES[options.inputs](groups, ref_groups)
     padded_sources = [pad_for_patches(x, (p, p)) for x in sources]  # each (G, c, H+p-1, W+p-1)
     rows_per_chunk = max(1, options.chunk_pixels // max(1, w * c))
     patch_target = options.target == "patch"
@@ -273,7 +310,7 @@ def _strip_patches(padded: Tensor, r0: int, r1: int, p: int) -> Tensor:
 
 def clustered_gp_enhance(
     low: Tensor, ref: Tensor, options: GPOptions, return_variance: bool = False,
-    hyperparameters: SEHyperparameters | None = None,
+    learned: LearnedHyperparameters | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """:func:`fit_clustered_gp` then :func:`predict_clustered_gp`, output clamped to [0, 1].
 
@@ -282,11 +319,11 @@ def clustered_gp_enhance(
         ref: (B, C, H, W) float in [0, 1].
         options: :class:`GPOptions`.
         return_variance: also return the posterior variance (B, C, H, W).
-        hyperparameters: see :func:`fit_clustered_gp`.
+        learned: learned hyperparameters, ``None`` for the heuristic (see :func:`fit_clustered_gp`).
 
     Returns:
-        ``(enhanced (B, C, H, W) in [0, 1], variance or None)``.
+        ``(enhanced (B, C, H, W) in [0, 1], variance (B, C, H, W) >= 0 or None)``.
     """
-    fit = fit_clustered_gp(low, ref, options, hyperparameters)
+    fit = fit_clustered_gp(low, ref, options, learned)
     enhanced, variance = predict_clustered_gp(fit, low, options, return_variance, ref)
     return enhanced.clamp(0.0, 1.0), variance

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from lowlight.archs import GPECNN
-from lowlight.enhance.checkpoints import default_checkpoint, load_reference_cnn
-from lowlight.ops.checks import check_image
-from lowlight.ops.color import rgb_to_luma, replace_luma
-from lowlight.gp.hyperparameters import SEHyperparameters
-from lowlight.ops.gates import noise_weight
+from lowlight.enhance.checkpoints import default_checkpoint, load_learned_gp, load_reference_cnn, options_for_checkpoint
 from lowlight.enhance.clustered_gp import GPOptions, clustered_gp_enhance
+from lowlight.gp.learnable import LearnedHyperparameters
+from lowlight.ops.checks import check_image
+from lowlight.ops.color import replace_luma, rgb_to_luma
+from lowlight.ops.gates import noise_weight
 from lowlight.ops.tiling import run_tiled
-
-if TYPE_CHECKING:
-    from lowlight.enhance.learned_gp import LearnedClusteredGP
 
 _LUMA_EPS = 1.0 / 255
 
@@ -109,14 +106,13 @@ class Enhancer(nn.Module):
         net: the reference CNN: (B, 1, H, W) luma for ``mode="lm"``, (B, 3, H, W) RGB for
             ``"cm"``.
         config: :class:`EnhancerConfig`.
-        hyperparameters: fixed GP hyperparameters, ``None`` for the config's heuristic or fit.
-        learned_gp: a GP head with hyperparameters learned end to end
-            (:class:`lowlight.enhance.learned_gp.LearnedClusteredGP`); replaces ``hyperparameters``.
+        learned_gp: GP hyperparameters learned end to end
+            (:class:`lowlight.gp.learnable.LearnedHyperparameters`); ``None``: the per-image
+            heuristic.
     """
 
     def __init__(self, net: nn.Module, config: EnhancerConfig | None = None,
-                 hyperparameters: SEHyperparameters | None = None,
-                 learned_gp: LearnedClusteredGP | None = None) -> None:
+                 learned_gp: LearnedHyperparameters | None = None) -> None:
         super().__init__()
         self.config = config or EnhancerConfig()
         expected = 1 if self.config.mode == "lm" else 3
@@ -126,7 +122,6 @@ class Enhancer(nn.Module):
                 f"{type(net).__name__} with {net.in_channels} channels"
             )
         self.net = net.eval()
-        self.hyperparameters = hyperparameters
         self.learned_gp = learned_gp
 
     @classmethod
@@ -137,7 +132,7 @@ class Enhancer(nn.Module):
         """Load the reference CNN from ``checkpoint`` (default: the shipped one for the mode).
 
         A checkpoint trained end to end also holds the GP's learned hyperparameters (tensors
-        ``gp.*``, see :mod:`lowlight.enhance.learned_gp`): they are used with the GP layout they
+        ``gp.*``, see :mod:`lowlight.enhance.checkpoints`): they are used with the GP layout they
         were learned for (patch, per_channel, inputs, target, coordinates, noise_fraction, from
         the checkpoint); the config's other GP options (k, seed, sampling) still apply.
         """
@@ -146,13 +141,9 @@ class Enhancer(nn.Module):
         loaded = load_reference_cnn(path, device)
         if (loaded.channels == "y") != (config.mode == "lm"):
             raise ValueError(f"{path} holds a {loaded.channels!r} CNN, which does not fit mode {config.mode!r}")
-        learned_gp = None
-        if any(name.startswith("gp.") for name in loaded.extra):
-            from lowlight.enhance.learned_gp import LearnedClusteredGP, options_for_checkpoint  # e2e only
-
-            learned_gp = LearnedClusteredGP.from_checkpoint(loaded.extra, loaded.metadata)
-            if learned_gp is not None:
-                config = replace(config, gp=options_for_checkpoint(config.gp, learned_gp, loaded.metadata))
+        learned_gp = load_learned_gp(loaded)
+        if learned_gp is not None:
+            config = replace(config, gp=options_for_checkpoint(config.gp, learned_gp, loaded.metadata))
         return cls(loaded.net, config, learned_gp=learned_gp).to(device)
 
     def reference(self, lq: Tensor) -> Tensor:
@@ -182,11 +173,7 @@ class Enhancer(nn.Module):
         if self.config.use_gp and self.config.noise_gate is not None:
             gp_weight = noise_weight(lq, *self.config.noise_gate)  # (B, 1, 1, 1)
         if self.config.use_gp and (gp_weight is None or bool(gp_weight.any())):
-            if self.learned_gp is not None:
-                out, variance = self.learned_gp(low, ref, self.config.gp, return_std)
-            else:
-                out, variance = clustered_gp_enhance(low, ref, self.config.gp, return_std,
-                                                     self.hyperparameters)
+            out, variance = clustered_gp_enhance(low, ref, self.config.gp, return_std, self.learned_gp)
             if variance is not None:
                 std = variance.clamp_min(0).mean(dim=1, keepdim=True).sqrt()
             if gp_weight is not None:

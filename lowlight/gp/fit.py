@@ -78,7 +78,7 @@ def fit_hyperparameters(
     """Minimise the negative log marginal likelihood over the hyperparameters, per batch element.
 
     Not differentiable (the training data are detached); use the result as fixed values, or a
-    :class:`~lowlight.gp.head.GPHead` to learn hyperparameters jointly with a network.
+    :class:`~lowlight.gp.learnable.LearnedHyperparameters` to learn them jointly with a network.
 
     Args:
         train_x: (B, k, d_in) float.

@@ -3,7 +3,7 @@
 The forward pass is :class:`lowlight.enhance.enhancer.Enhancer`'s, so what is trained is exactly what
 ships: reference CNN, patch pairs, k-means++ (assignments without gradient, centres as
 differentiable means of their members), the exact GP's posterior mean with learnable
-hyperparameters (:class:`lowlight.enhance.learned_gp.LearnedClusteredGP`), LM colour, then the loss
+hyperparameters (:class:`lowlight.gp.learnable.LearnedHyperparameters`), LM colour, then the loss
 against the bright ground truth in RGB.
 """
 
@@ -25,15 +25,15 @@ import torchvision
 from torch import Tensor, nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from lowlight.enhance.checkpoints import load_reference_cnn, save_reference_cnn
-from lowlight.ops.color import rgb_to_luma
+from lowlight.enhance.checkpoints import learned_gp_metadata, load_learned_gp, load_reference_cnn, save_reference_cnn
+from lowlight.enhance.clustered_gp import GPOptions, initialise_from_heuristic
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
+from lowlight.gp.learnable import LearnedHyperparameters, Parametrisation
 from lowlight.metrics.quality import psnr_per_image, ssim_per_image
 from lowlight.metrics.sift import image_features, sift_score
-from lowlight.enhance.learned_gp import LearnedClusteredGP, Parametrisation
-from lowlight.train.reference_module import VAL_PREFIXES
-from lowlight.enhance.clustered_gp import GPOptions
+from lowlight.ops.color import rgb_to_luma
 from lowlight.train.callbacks import ExportSafetensors
+from lowlight.train.reference_module import VAL_PREFIXES
 
 #: the uncertainty panel maps this posterior standard deviation (intensity units) to white
 UNCERTAINTY_WHITE = 0.1
@@ -118,13 +118,13 @@ class EndToEndModule(L.LightningModule):
         if checkpoint is not None:
             loaded = load_reference_cnn(Path(checkpoint))
             net = loaded.net
-            learned_gp = LearnedClusteredGP.from_checkpoint(loaded.extra, loaded.metadata)
+            learned_gp = load_learned_gp(loaded)
         if net is None:
             raise ValueError("give a reference CNN: checkpoint (a .safetensors file) or net")
         channels = getattr(net, "in_channels", 1 if mode == "lm" else 3)
         n_groups = channels if gp.per_channel else 1
         if learned_gp is None:
-            learned_gp = LearnedClusteredGP(n_groups, parametrisation)
+            learned_gp = LearnedHyperparameters(n_groups, parametrisation)
         elif learned_gp.n_groups != n_groups:
             raise ValueError(
                 f"{checkpoint} holds {learned_gp.n_groups} GP hyperparameter group(s); "
@@ -166,8 +166,8 @@ class EndToEndModule(L.LightningModule):
         self._sweep_batch: tuple[Tensor, Tensor] | None = None
 
     @property
-    def gp_layer(self) -> LearnedClusteredGP:
-        """The GP head with the learned hyperparameters."""
+    def gp_layer(self) -> LearnedHyperparameters:
+        """The learned GP hyperparameters."""
         assert self.enhancer.learned_gp is not None
         return self.enhancer.learned_gp
 
@@ -215,7 +215,7 @@ class EndToEndModule(L.LightningModule):
         with torch.no_grad():
             ref = self.enhancer.reference(lq).clamp(0.0, 1.0)
             low = rgb_to_luma(lq) if self.mode == "lm" else lq
-            self.gp_layer.initialise_from_heuristic(low, ref, self.train_gp)
+            initialise_from_heuristic(self.gp_layer, low, ref, self.train_gp)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
         lq, gt = batch["lq"], batch["gt"]
@@ -349,7 +349,7 @@ class EndToEndModule(L.LightningModule):
         info = {
             "training": "end-to-end",
             "lm_colour": self.enhancer.config.lm_colour,
-            **self.gp_layer.checkpoint_metadata(self.enhancer.config.gp),
+            **learned_gp_metadata(self.gp_layer, self.enhancer.config.gp),
             **(metadata or {}),
         }
         save_reference_cnn(self.enhancer.net, Path(path), self.channels,

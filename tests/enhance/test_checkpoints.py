@@ -17,7 +17,7 @@ from lowlight.enhance.checkpoints import (
     save_reference_cnn,
 )
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
-from lowlight.enhance.learned_gp import CHECKPOINT_TENSORS
+from lowlight.gp.learnable import CHECKPOINT_TENSORS
 
 
 def test_round_trip_keeps_weights_config_extra_and_metadata(tmp_path: Path) -> None:

@@ -5,11 +5,11 @@ from pathlib import Path
 import torch
 
 from lowlight.archs import CurveNet, GPECNN
-from lowlight.enhance.checkpoints import save_reference_cnn
+from lowlight.enhance.checkpoints import learned_gp_metadata, save_reference_cnn
 from lowlight.evaluation.learned_rows import EnhancerRow
 from lowlight.evaluation.methods import MethodOptions, available_methods, build_methods
 from lowlight.protocols import ImageContext
-from lowlight.enhance.learned_gp import LearnedClusteredGP
+from lowlight.gp.learnable import LearnedHyperparameters
 from lowlight.enhance.clustered_gp import GPOptions
 
 
@@ -31,13 +31,13 @@ def test_learned_rows_are_registered_and_run(tmp_path: Path) -> None:
 
 def _learned_file(path: Path, offset: float) -> None:
     """A CM checkpoint with learned GP tensors (log offsets all ``offset``)."""
-    layer = LearnedClusteredGP(n_groups=1)
+    layer = LearnedHyperparameters(n_groups=1)
     with torch.no_grad():
         for parameter in layer.parameters():
             parameter.fill_(offset)
     net = CurveNet(width=8, refine_width=4)
     extra = layer.checkpoint_tensors()
-    save_reference_cnn(net, path, "rgb", extra=extra, metadata=layer.checkpoint_metadata(GPOptions()))
+    save_reference_cnn(net, path, "rgb", extra=extra, metadata=learned_gp_metadata(layer, GPOptions()))
 
 
 def test_shipped_rows_use_the_learned_gp_and_2stage_rows_the_heuristic(tmp_path: Path) -> None:

@@ -17,13 +17,14 @@ from lowlight.enhance.checkpoints import load_reference_cnn, save_reference_cnn
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
 from lowlight.metrics.quality import ssim_per_image
 from lowlight.train import EndToEndModule
-from lowlight.enhance.learned_gp import (
-    CHECKPOINT_TENSORS,
-    LearnedClusteredGP,
+from lowlight.enhance.clustered_gp import (
+    GPOptions,
+    clustered_gp_enhance,
+    fit_clustered_gp,
     gp_training_data,
-    learned_se_hyperparameters,
+    initialise_from_heuristic,
 )
-from lowlight.enhance.clustered_gp import GPOptions, clustered_gp_enhance, fit_clustered_gp
+from lowlight.gp.learnable import CHECKPOINT_TENSORS, LearnedHyperparameters, learned_se_hyperparameters
 
 
 def _pair(b: int, c: int, h: int, w: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,7 +53,7 @@ def _module(mode: str = "cm", per_channel: bool = True, **kwargs: object) -> End
                           sift_images=0, k_sweep=(), **kwargs)  # type: ignore[arg-type]
 
 
-def _set_offsets(layer: LearnedClusteredGP, seed: int = 1) -> None:
+def _set_offsets(layer: LearnedHyperparameters, seed: int = 1) -> None:
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for parameter in layer.parameters():
@@ -67,8 +68,8 @@ def test_zero_relative_offsets_reproduce_the_two_stage_pipeline(per_channel: boo
     low, ref = _pair(2, 3, 14, 12)
     options = GPOptions(k=7, per_channel=per_channel, cluster_points=200, inputs=inputs)  # type: ignore[arg-type]
     expected, expected_var = clustered_gp_enhance(low, ref, options, return_variance=True)
-    layer = LearnedClusteredGP(3 if per_channel else 1, "relative")
-    out, var = layer(low, ref, options, return_variance=True)
+    layer = LearnedHyperparameters(3 if per_channel else 1, "relative")
+    out, var = clustered_gp_enhance(low, ref, options, return_variance=True, learned=layer)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
     assert var is not None and expected_var is not None
     torch.testing.assert_close(var, expected_var, atol=1e-6, rtol=1e-4)
@@ -100,11 +101,25 @@ def test_learned_hyperparameters_match_closed_forms() -> None:
             torch.testing.assert_close(hp.mean[b], train_y[b].mean(0))
 
 
-def _head_function(layer: LearnedClusteredGP, low: torch.Tensor, options: GPOptions, variance: bool):
+class _Head(nn.Module):
+    """The clustered GP as a module of its learned hyperparameters (for ``functional_call``)."""
+
+    def __init__(self, layer: LearnedHyperparameters) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, low: torch.Tensor, ref: torch.Tensor, options: GPOptions, variance: bool):
+        return clustered_gp_enhance(low, ref, options, variance, self.layer)
+
+
+def _head_function(layer: LearnedHyperparameters, low: torch.Tensor, options: GPOptions, variance: bool):
+    head = _Head(layer)
+
     def run(ref: torch.Tensor, log_l: torch.Tensor, log_s: torch.Tensor, log_n: torch.Tensor,
             low_input: torch.Tensor = low) -> tuple[torch.Tensor, ...]:
-        params = {"log_lengthscale": log_l, "log_signal_variance": log_s, "log_noise_variance": log_n}
-        mean, var = torch.func.functional_call(layer, params, (low_input, ref, options, variance))
+        params = {"layer.log_lengthscale": log_l, "layer.log_signal_variance": log_s,
+                  "layer.log_noise_variance": log_n}
+        mean, var = torch.func.functional_call(head, params, (low_input, ref, options, variance))
         return (mean, var) if variance else (mean,)
 
     return run
@@ -117,7 +132,7 @@ def test_head_gradcheck_float64_relative() -> None:
     # their ratio), and the finite differences see the same function.
     low, ref = (t.double() for t in _pair(1, 1, 5, 4))
     options = GPOptions(k=4, cluster_points=None, kmeans_max_iter=5, inputs="low", target="centre")
-    layer = LearnedClusteredGP(1, "relative").double()
+    layer = LearnedHyperparameters(1, "relative").double()
     _set_offsets(layer)
     inputs = (ref.clone().requires_grad_(True),
               *(p.detach().clone().requires_grad_(True) for p in layer.parameters()))
@@ -127,8 +142,8 @@ def test_head_gradcheck_float64_relative() -> None:
 def test_head_gradcheck_float64_absolute_with_variance() -> None:
     low, ref = (t.double() for t in _pair(1, 2, 4, 4, seed=3))
     options = GPOptions(k=4, per_channel=True, cluster_points=None, kmeans_max_iter=5)
-    layer = LearnedClusteredGP(2, "absolute").double()
-    layer.initialise_from_heuristic(low, ref, options)
+    layer = LearnedHyperparameters(2, "absolute").double()
+    initialise_from_heuristic(layer, low, ref, options)
     run = _head_function(layer, low, options, variance=True)
     inputs = (ref.clone().requires_grad_(True),
               *(p.detach().clone().requires_grad_(True) for p in layer.parameters()),
@@ -141,18 +156,18 @@ def test_head_gradcheck_float64_absolute_with_variance() -> None:
 def test_absolute_initialisation_is_the_per_group_median_of_the_heuristic() -> None:
     low, ref = _pair(3, 3, 12, 12, seed=5)
     options = GPOptions(k=6, per_channel=True, cluster_points=None)
-    layer = LearnedClusteredGP(3, "absolute")
+    layer = LearnedHyperparameters(3, "absolute")
     assert not bool(layer.initialised)
     with pytest.raises(RuntimeError, match="initialise_from_heuristic"):
-        layer(low, ref, options)
-    layer.initialise_from_heuristic(low, ref, options)
+        clustered_gp_enhance(low, ref, options, learned=layer)
+    initialise_from_heuristic(layer, low, ref, options)
     heuristic = fit_clustered_gp(low, ref, options).state.hyperparameters  # (9,) GPs, float64
     logs = [t.log().reshape(3, 3, -1) for t in (heuristic.lengthscale, heuristic.signal_variance,
                                                heuristic.noise_variance)]  # (image, channel, 1)
     for parameter, values in zip(layer.parameters(), logs, strict=True):
         expected = values.median(dim=0).values.reshape(parameter.shape).float()
         torch.testing.assert_close(parameter.detach(), expected, atol=1e-5, rtol=1e-5)
-    out, _ = layer(low, ref, options)
+    out, _ = clustered_gp_enhance(low, ref, options, learned=layer)
     assert torch.isfinite(out).all()
 
 
@@ -178,10 +193,10 @@ def test_head_errors_name_the_bad_value() -> None:
     with pytest.raises(ValueError, match="parametrisation"):
         learned_se_hyperparameters(x, y, *ok, parametrisation="both")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="n_groups"):
-        LearnedClusteredGP(0)
+        LearnedHyperparameters(0)
     low, ref = _pair(1, 3, 8, 8)
     with pytest.raises(ValueError, match=r"3 learned hyperparameter group\(s\).*1 GP\(s\) per image"):
-        LearnedClusteredGP(3)(low, ref, GPOptions(k=4, per_channel=False))
+        clustered_gp_enhance(low, ref, GPOptions(k=4, per_channel=False), learned=LearnedHyperparameters(3))
 
 
 # ----------------------------------------------------------------------------- the module
@@ -219,16 +234,18 @@ def test_training_stays_finite_on_flat_images_in_float32() -> None:
         assert parameter.grad is None or torch.isfinite(parameter.grad).all(), name
 
 
-def test_training_uses_k_train_and_validation_the_shipped_k() -> None:
+def test_training_uses_k_train_and_validation_the_shipped_k(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lowlight.enhance import enhancer as enhancer_module
+
     module = _module("lm")
     seen: list[int] = []
-    original = module.gp_layer.fit
+    original = enhancer_module.clustered_gp_enhance
 
-    def spy(low: torch.Tensor, ref: torch.Tensor, options: GPOptions):  # noqa: ANN202
+    def spy(low: torch.Tensor, ref: torch.Tensor, options: GPOptions, *args: object):  # noqa: ANN202
         seen.append(options.k)
-        return original(low, ref, options)
+        return original(low, ref, options, *args)
 
-    module.gp_layer.fit = spy  # type: ignore[method-assign]
+    monkeypatch.setattr(enhancer_module, "clustered_gp_enhance", spy)
     lq, gt = _pair(1, 3, 20, 20)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -324,14 +341,14 @@ def test_compare_command_writes_a_row_per_model(tmp_path: Path, capsys: pytest.C
 
 
 def test_stored_options_ignore_unknown_fields_and_follow_the_groups() -> None:
-    from lowlight.enhance.learned_gp import options_for_checkpoint, stored_gp_options
+    from lowlight.enhance.checkpoints import options_for_checkpoint, stored_gp_options
 
     metadata = {"gp.options": json.dumps({"k": 50, "target": "centre", "patch": 5, "retired_option": 1})}
     stored = stored_gp_options(metadata)
     assert stored is not None and stored.k == 50 and stored.patch == 5
-    merged = options_for_checkpoint(GPOptions(k=12, seed=3), LearnedClusteredGP(3), metadata)
+    merged = options_for_checkpoint(GPOptions(k=12, seed=3), LearnedHyperparameters(3), metadata)
     assert (merged.k, merged.seed, merged.patch, merged.target, merged.per_channel) == (12, 3, 5, "centre", True)
-    assert options_for_checkpoint(GPOptions(k=12), LearnedClusteredGP(1), {}) == GPOptions(k=12)
+    assert options_for_checkpoint(GPOptions(k=12), LearnedHyperparameters(1), {}) == GPOptions(k=12)
 
 
 def test_ssim_term_adds_one_minus_ssim() -> None:
