@@ -48,11 +48,6 @@ class ImageContext:
     gamma: float | None = None
     light: Tensor | None = None
 
-    @property
-    def has_truth(self) -> bool:
-        """True when the darkening is known (a synthetic version or the bright input)."""
-        return self.gamma is not None
-
 
 @dataclass(frozen=True)
 class DarkVersion:

@@ -88,32 +88,3 @@ def centre_index(size: tuple[int, int]) -> int:
     """Position of the centre pixel inside a flattened p x q patch."""
     p, q = _check_size(size)
     return ((p - 1) // 2) * q + (q - 1) // 2
-
-
-def fold_patches(values: Tensor, image_size: tuple[int, int], size: tuple[int, int]) -> Tensor:
-    """Average overlapping patch predictions back into an image (the inverse of extraction).
-
-    Each pixel receives the predictions of the p * q patches that cover it, averaged; at the
-    border, only the covering windows that lie inside the image count (the padding's values are
-    dropped rather than reflected back).
-
-    Args:
-        values: (B, C, H * W, p * q) float, a predicted patch around every pixel.
-        image_size: (H, W).
-        size: (p, q).
-
-    Returns:
-        (B, C, H, W) float.
-    """
-    p, q = _check_size(size)
-    h, w = image_size
-    b, c, n, d = values.shape
-    if n != h * w or d != p * q:
-        raise ValueError(f"values: expected (B, C, {h * w}, {p * q}), got {tuple(values.shape)}")
-    cols = values.transpose(2, 3).reshape(b, c * d, n)  # (B, C * p * q, H * W)
-    hp, wp = h + p - 1, w + q - 1
-    summed = F.fold(cols, output_size=(hp, wp), kernel_size=(p, q))  # (B, C, Hp, Wp)
-    ones = torch.ones(1, d, n, dtype=values.dtype, device=values.device)
-    counts = F.fold(ones, output_size=(hp, wp), kernel_size=(p, q))  # (1, 1, Hp, Wp)
-    top, left = (p - 1) // 2, (q - 1) // 2
-    return (summed / counts)[..., top : top + h, left : left + w]

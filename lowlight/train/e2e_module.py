@@ -348,7 +348,6 @@ class EndToEndModule(L.LightningModule):
         """
         info = {
             "training": "end-to-end",
-            "lm_colour": self.enhancer.config.lm_colour,
             **learned_gp_metadata(self.gp_layer, self.enhancer.config.gp),
             **(metadata or {}),
         }

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lowlight.ops.patches import centre_index, extract_patches, fold_patches, gather_patches
+from lowlight.ops.patches import centre_index, extract_patches, gather_patches
 
 
 def _numpy_patches(x: np.ndarray, p: int, q: int) -> np.ndarray:
@@ -49,13 +49,6 @@ def test_gather_equals_extract() -> None:
     picked = gather_patches(x, index, (3, 5))
     for b in range(2):
         assert torch.equal(picked[b], full[b][:, index[b]])
-
-
-def test_fold_inverts_extract() -> None:
-    x = torch.rand(2, 3, 7, 6, dtype=torch.float64)
-    for size in [(3, 3), (5, 5), (2, 3)]:
-        back = fold_patches(extract_patches(x, size), (7, 6), size)
-        torch.testing.assert_close(back, x)
 
 
 def test_errors_name_the_bad_value() -> None:
