@@ -15,7 +15,7 @@ from lowlight.enhance.clustered_gp import GPOptions, clustered_gp_enhance
 from lowlight.gp.learnable import LearnedHyperparameters
 from lowlight.ops.checks import check_image
 from lowlight.ops.color import replace_luma, rgb_to_luma
-from lowlight.ops.gates import noise_weight
+from lowlight.ops.gates import exposure_weight, noise_weight
 from lowlight.ops.tiling import run_tiled
 
 _LUMA_EPS = 1.0 / 255
@@ -67,20 +67,6 @@ class EnhancerConfig:
             raise ValueError(f"mode must be 'cm' or 'lm', got {self.mode!r}")
         if self.lm_colour not in ("carry", "ratio"):
             raise ValueError(f"lm_colour must be 'carry' or 'ratio', got {self.lm_colour!r}")
-
-
-def exposure_weight(lq: Tensor, low: float, high: float) -> Tensor:
-    """How well exposed each image already is, from its median BT.601 luma.
-
-    Args:
-        lq: (B, 3, H, W) float in [0, 1].
-        low, high: median luma below ``low`` gives 0 (dark), at or above ``high`` gives 1.
-
-    Returns:
-        (B, 1, 1, 1) float in [0, 1].
-    """
-    median = rgb_to_luma(lq).flatten(1).median(dim=1).values  # (B,)
-    return ((median - low) / (high - low)).clamp(0.0, 1.0).view(-1, 1, 1, 1)
 
 
 @dataclass

@@ -54,5 +54,30 @@ def noise_weight(x: Tensor, low: float, high: float, quantile: float = 0.25) -> 
     Returns:
         (B, 1, 1, 1) float in [0, 1].
     """
-    sigma = estimate_noise_sigma(x, quantile)
-    return ((sigma - low) / (high - low)).clamp(0.0, 1.0).view(-1, 1, 1, 1)
+    return linear_ramp(estimate_noise_sigma(x, quantile), low, high)
+
+
+def exposure_weight(lq: Tensor, low: float, high: float) -> Tensor:
+    """How well exposed each image already is, from its median BT.601 luma.
+
+    Args:
+        lq: (B, 3, H, W) float in [0, 1].
+        low, high: median luma below ``low`` gives 0 (dark), at or above ``high`` gives 1.
+
+    Returns:
+        (B, 1, 1, 1) float in [0, 1].
+    """
+    return linear_ramp(rgb_to_luma(lq).flatten(1).median(dim=1).values, low, high)
+
+
+def linear_ramp(value: Tensor, low: float, high: float) -> Tensor:
+    """The gates' weight: 0 at or below ``low``, 1 at or above ``high``, linear between.
+
+    Args:
+        value: (B,) float, one statistic per image.
+        low, high: the ramp's ends, ``low < high``.
+
+    Returns:
+        (B, 1, 1, 1) float in [0, 1], to broadcast over (B, C, H, W) images.
+    """
+    return ((value - low) / (high - low)).clamp(0.0, 1.0).view(-1, 1, 1, 1)
