@@ -1,6 +1,6 @@
 """Train a reference CNN: ``uv run train.py fit --config configs/rgb_cnn.yaml`` (see README)."""
 
-from lowlight.cli.train import main
+from lowlight.train.cli import main
 
 if __name__ == "__main__":
     main()

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lowlight.checks import check_image
+from lowlight.ops.checks import check_image
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from lowlight.archs.padding import pad_reflect
-from lowlight.checks import check_image
+from lowlight.ops.patches import pad_for_patches
+from lowlight.ops.checks import check_image
 
 
 class GPECNN(nn.Module):
@@ -45,7 +45,8 @@ class GPECNN(nn.Module):
             (B, 1, H, W) float in (0, 1).
         """
         check_image(y, 1, "y")
-        h = pad_reflect(y, self.border)  # (B, 1, H + 16, W + 16)
+        side = 2 * self.border + 1  # a window of this side around every pixel: border on each side
+        h = pad_for_patches(y, (side, side))  # (B, 1, H + 16, W + 16)
         h = self.conv1(h).relu()
         h = self.conv2(h).relu()
         h = self.conv3(h).sigmoid()

@@ -1,4 +1,4 @@
-"""Benchmark rows: :func:`lowlight.gp.kmeans.kmeans` against scikit-learn's ``KMeans``.
+"""Benchmark rows: :func:`lowlight.cluster.kmeans.kmeans` against scikit-learn's ``KMeans``.
 
 The data are the paper's points (III.B) built from a bundled scikit-image photo: 3 x 3 patches of
 a darkened copy (``x ** gamma``) and of the photo itself, concatenated per pixel, so d = 18 for
@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lowlight.color import rgb_to_luma
-from lowlight.gp.kmeans import kmeans
+from lowlight.ops.color import rgb_to_luma
+from lowlight.cluster.kmeans import kmeans
 
 PATCH = 3
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import torch
 
-from lowlight.enhancer import Enhancer, EnhancerConfig
+from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
 
 #: the paper's seconds per 256 x 256 image (Tables I and II, Intel i7 3.6 GHz, CNN included)
 PAPER_SECONDS = {("lm", 10): 0.27, ("lm", 30): 0.32, ("lm", 200): 0.91,
@@ -66,7 +66,7 @@ def large_image_row(height: int, width: int, mode: str = "cm", k: int = 30, call
     """Time and peak resident memory of one large enhancement, measured in a subprocess."""
     code = (
         "import json, resource, torch; from lowlight.bench.pipeline import time_enhancer;"
-        "from lowlight.enhancer import Enhancer, EnhancerConfig; from lowlight.pipeline import GPOptions;"
+        "from lowlight.enhance.enhancer import Enhancer, EnhancerConfig; from lowlight.enhance.clustered_gp import GPOptions;"
         f"e = Enhancer.from_checkpoint(EnhancerConfig(mode={mode!r}, gp=GPOptions(k={k})));"
         f"s = time_enhancer(e, {height}, {width}, {calls});"
         "print(json.dumps({'seconds': s, 'peak_gib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))"

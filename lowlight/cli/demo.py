@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from lowlight.data.darken import gamma_darken, quantize_8bit
-from lowlight.enhancer import Enhancer, EnhancerConfig
-from lowlight.imageio import to_uint8, write_png
-from lowlight.pipeline import GPOptions
+from lowlight.enhance.clustered_gp import GPOptions
+from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
+from lowlight.io.images import to_uint8, write_png
+from lowlight.metrics.quality import psnr_per_image
 
 #: (scikit-image sample, darkening gamma): photos bundled with scikit-image (no download)
 DEMO_PHOTOS = (("astronaut", 3.0), ("coffee", 4.0), ("chelsea", 5.0), ("rocket", 2.5))
@@ -31,12 +32,6 @@ def demo_images(size: int = DEMO_SIZE) -> list[tuple[str, float, torch.Tensor]]:
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         images.append((name, gamma, x[0].clamp(0, 1)))
     return images
-
-
-def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
-    """PSNR in dB of two (3, H, W) images in [0, 1] (data range 1)."""
-    mse = torch.mean((x - y) ** 2).item()
-    return float("inf") if mse == 0 else -10.0 * torch.log10(torch.tensor(mse)).item()
 
 
 def _labelled_row(tiles: list[torch.Tensor], labels: list[str]) -> Image.Image:
@@ -61,7 +56,7 @@ def run_demo(outdir: Path, mode: str, k: int, device: torch.device, checkpoint: 
         dark = quantize_8bit(gamma_darken(gt[None], gamma))  # protocol A's darkening
         with torch.inference_mode():
             out = enhancer(dark.to(device)).image[0].cpu()
-        before, after = psnr(dark[0], gt), psnr(out, gt)
+        before, after = (float(psnr_per_image(x[None], gt[None])[0]) for x in (dark[0], out))
         print(f"{name:<10} {gamma:>5.1f} {before:>10.2f} {after:>14.2f}")
         rows.append(_labelled_row([dark[0], out, gt], [f"dark (gamma {gamma:g})", f"{mode.upper()} k={k}", "original"]))
     sheet = Image.new("RGB", (rows[0].width, sum(r.height for r in rows)), "white")

@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from lowlight.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig
-from lowlight.imageio import DEFAULT_MAX_PIXELS, ImageReadError, is_image_file, list_images, read_image, write_png
-from lowlight.pipeline import GPOptions
-from lowlight.strength import MAX_STRENGTH
+from lowlight.enhance.clustered_gp import GPOptions
+from lowlight.enhance.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig
+from lowlight.io.images import DEFAULT_MAX_PIXELS, ImageReadError, is_image_file, list_images, read_image, write_png
+from lowlight.ops.strength import MAX_STRENGTH
 
 #: the uncertainty PNG maps this posterior standard deviation (in [0, 1] intensity units) to white
 STD_WHITE = 0.1

@@ -25,7 +25,7 @@ from lowlight.data.sources import gather_image_paths
 
 
 def _shrink_copy(source: Path, target: Path, long_side: int, quality: int) -> None:
-    from lowlight.atomic import atomic_path
+    from lowlight.io.atomic import atomic_path
 
     with Image.open(source) as img:
         img = img.convert("RGB")

@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from scipy.stats import rankdata
 from torch import Tensor
 
-from lowlight.color import rgb_to_luma
-from lowlight.imageio import ImageReadError, list_images, read_image
+from lowlight.ops.color import rgb_to_luma
+from lowlight.io.images import ImageReadError, list_images, read_image
 
 _NUMBER = re.compile(r"^(\d+)$")
 
@@ -293,7 +293,7 @@ def write_manifest(scenes: Sequence[BracketScene], path: Path) -> None:
     """
     import json
 
-    from lowlight.atomic import atomic_path
+    from lowlight.io.atomic import atomic_path
 
     path = Path(path)
     base = path.parent.resolve()

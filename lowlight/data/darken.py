@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from lowlight.checks import check_image
+from lowlight.ops.checks import check_image
 
 
 @dataclass(frozen=True)

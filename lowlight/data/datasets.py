@@ -30,16 +30,17 @@ from lowlight.data.darken import (
     poisson_gaussian_noise,
     quantize_8bit,
 )
-from lowlight.imageio import ImageReadError, read_image
+from lowlight.io.images import ImageReadError, read_image
+from lowlight.protocols import GAMMAS_A, GAMMAS_B, PEAK_PHOTONS_B, READ_STD_B
 
 Item = dict[str, Tensor | str]
 
-# Protocol A's gammas (PROTOCOL.md): validation image i is darkened with VAL_GAMMAS_A[i % 25].
-VAL_GAMMAS_A = torch.linspace(2.0, 6.0, 25, dtype=torch.float64)
-# Protocol B's gammas, photons and read noise (PROTOCOL.md, protocol_b.py).
-VAL_GAMMAS_B = torch.linspace(1.5, 4.0, 10, dtype=torch.float64)
-VAL_PHOTONS_B = 300.0
-VAL_READ_STD_B = 0.004
+# Protocol A's gammas (lowlight.protocols): validation image i is darkened with VAL_GAMMAS_A[i % 25].
+VAL_GAMMAS_A = torch.from_numpy(GAMMAS_A)
+# Protocol B's gammas, photons and read noise (lowlight.protocols, protocol_b.py).
+VAL_GAMMAS_B = torch.from_numpy(GAMMAS_B)
+VAL_PHOTONS_B = PEAK_PHOTONS_B
+VAL_READ_STD_B = READ_STD_B
 # Protocol B's light: ambient 0.05-0.3 and 1-3 round soft pools at full brightness, centred
 # inside the image, nothing else.
 VAL_LIGHT_B = LightFieldConfig(

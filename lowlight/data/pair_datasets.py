@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from lowlight.data.brackets import read_pair
 from lowlight.data.datasets import Item, LowLightTrainDataset, random_crop, resize, seeded_generator
-from lowlight.imageio import ImageReadError
+from lowlight.io.images import ImageReadError
 
 # Stream tags distinct from those of lowlight.data.datasets.
 _PAIR_ITEM_STREAM, _PAIR_PERMUTATION_STREAM = 10, 11

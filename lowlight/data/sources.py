@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pycocotools.coco import COCO
 
-from lowlight.imageio import list_images
+from lowlight.io.images import list_images
 
 
 def coco_split_folder(annotation_json: Path) -> Path:

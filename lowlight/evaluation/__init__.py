@@ -1,8 +1,10 @@
-"""Evaluation harness: protocols A and B of ``../shared/PROTOCOL.md``, metrics, methods, reports.
+"""Evaluation harness: protocols A and B of ``../shared/PROTOCOL.md``, methods, reports.
 
-Modules: :mod:`~lowlight.evaluation.images` (the image set), :mod:`~lowlight.evaluation.protocols`
-(darkening and the oracle), :mod:`~lowlight.evaluation.metrics` (PSNR, SSIM, timing),
-:mod:`~lowlight.evaluation.sift` (feature retrieval), :mod:`~lowlight.evaluation.methods` (the
-registry), :mod:`~lowlight.evaluation.runner`, :mod:`~lowlight.evaluation.report`,
-:mod:`~lowlight.evaluation.tracking` (W&B) and :mod:`~lowlight.evaluation.cli`.
+Modules: :mod:`~lowlight.evaluation.images` (the image set), :mod:`~lowlight.evaluation.method`
+(a row and the run's options), :mod:`~lowlight.evaluation.learned_rows` (the learned rows as a
+table of checkpoint and settings), :mod:`~lowlight.evaluation.methods` (the registry),
+:mod:`~lowlight.evaluation.runner`, :mod:`~lowlight.evaluation.report`,
+:mod:`~lowlight.evaluation.tracking` (W&B), :mod:`~lowlight.evaluation.cli` (``python -m
+lowlight.evaluation``, ``lowlight-evaluate``) and :mod:`~lowlight.evaluation.compare_checkpoints`.
+Darkening is :mod:`lowlight.protocols`; the metrics are :mod:`lowlight.metrics`.
 """

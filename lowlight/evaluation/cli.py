@@ -1,11 +1,11 @@
-"""``python -m lowlight.evaluate``: run the evaluation protocols of ``../shared/PROTOCOL.md``.
+"""``python -m lowlight.evaluation``: run the evaluation protocols of ``../shared/PROTOCOL.md``.
 
 Examples::
 
-    uv run python -m lowlight.evaluate \
+    uv run python -m lowlight.evaluation \
         --images ../shared/data/coco-mini/annotations/instances_val2017.json
-    uv run python -m lowlight.evaluate --images photos/ --protocol b --methods dark,auto-gamma,lime
-    uv run python -m lowlight.evaluate --images ../shared/data/lowlight-real/lime --no-reference
+    uv run python -m lowlight.evaluation --images photos/ --protocol b --methods dark,auto-gamma,lime
+    uv run python -m lowlight.evaluation --images ../shared/data/lowlight-real/lime --no-reference
 
 User mistakes (a missing path, an unknown method, a JSON that is not COCO) end with one line on
 stderr and exit status 2.
@@ -30,8 +30,8 @@ from lowlight.evaluation.methods import (
     build_methods,
 )
 from lowlight.evaluation.pairs import PairSourceError
-from lowlight.evaluation.protocols import protocol_version_count
-from lowlight.imageio import ImageReadError
+from lowlight.io.images import ImageReadError
+from lowlight.protocols import protocol_version_count
 
 USAGE_ERROR = 2
 DEFAULT_OUT = Path("outputs/evaluate")
@@ -86,7 +86,7 @@ def _non_negative_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The command's arguments (defaults are the protocol)."""
     parser = argparse.ArgumentParser(
-        prog="python -m lowlight.evaluate",
+        prog="python -m lowlight.evaluation",
         description="Evaluate enhancers under protocol A or B (../shared/PROTOCOL.md).",
     )
     source = parser.add_mutually_exclusive_group(required=True)
@@ -143,7 +143,7 @@ def _run(args: argparse.Namespace) -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.wandb:
-        from lowlight.wandb_mode import resolve_wandb_mode
+        from lowlight.io.wandb_mode import resolve_wandb_mode
 
         try:
             resolve_wandb_mode()  # a bad WANDB_MODE fails now, not after the whole run

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lowlight.checks import check_image, check_positive
+from lowlight.ops.checks import check_image, check_positive
 from lowlight.data import sources
-from lowlight.imageio import list_images, read_image
+from lowlight.io.images import list_images, read_image
 
 PROTOCOL_SIZE = 256
 

@@ -20,10 +20,10 @@ from typing import Literal
 
 from tqdm import tqdm
 
-from lowlight.atomic import atomic_path
+from lowlight.io.atomic import atomic_path
 from lowlight.data.brackets import BracketOptions, load_scenes, read_pair, scene_pairs, split_scenes
 from lowlight.evaluation.methods import Method
-from lowlight.evaluation.protocols import DarkVersion, ImageContext
+from lowlight.protocols import DarkVersion, ImageContext
 from lowlight.evaluation.report import markdown_table, write_contact_sheet, write_per_image_csv
 from lowlight.evaluation.runner import (
     DARK_INPUT,
@@ -32,8 +32,8 @@ from lowlight.evaluation.runner import (
     enhance,
     score_outputs,
 )
-from lowlight.evaluation.sift import image_features
-from lowlight.imageio import list_images
+from lowlight.metrics.sift import image_features
+from lowlight.io.images import list_images
 
 PAIRS_PROTOCOL = "pairs"
 PairSplit = Literal["val_real", "all"]

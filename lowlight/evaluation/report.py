@@ -28,8 +28,8 @@ from lowlight.evaluation.runner import (
     MethodSummary,
     PairResult,
 )
-from lowlight.atomic import atomic_path
-from lowlight.imageio import to_uint8, write_png
+from lowlight.io.atomic import atomic_path
+from lowlight.io.images import to_uint8, write_png
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

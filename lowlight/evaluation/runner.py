@@ -18,9 +18,9 @@ from torch import Tensor
 from tqdm import tqdm
 
 from lowlight.evaluation.images import load_ground_truth, resize_longer_side
-from lowlight.evaluation.metrics import TimeStats, measure_time, psnr_per_image, ssim_per_image
+from lowlight.metrics.quality import TimeStats, measure_time, psnr_per_image, ssim_per_image
 from lowlight.evaluation.methods import Method
-from lowlight.evaluation.protocols import (
+from lowlight.protocols import (
     DarkVersion,
     ImageContext,
     ProtocolName,
@@ -28,8 +28,8 @@ from lowlight.evaluation.protocols import (
     protocol_versions,
     spread_versions,
 )
-from lowlight.evaluation.sift import SiftFeatures, image_features, sift_score
-from lowlight.imageio import read_image
+from lowlight.metrics.sift import SiftFeatures, image_features, sift_score
+from lowlight.io.images import read_image
 
 DARK_INPUT = "dark"
 BRIGHT_INPUT = "bright"

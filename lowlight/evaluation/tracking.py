@@ -1,6 +1,6 @@
 """Optional Weights & Biases logging of an evaluation (``--wandb``).
 
-The mode is :func:`lowlight.wandb_mode.resolve_wandb_mode`'s: ``WANDB_MODE`` when set, else
+The mode is :func:`lowlight.io.wandb_mode.resolve_wandb_mode`'s: ``WANDB_MODE`` when set, else
 ``online`` when an API key is configured (``WANDB_API_KEY`` or ``~/.netrc``), else ``offline``
 (files under ``wandb/``, uploaded later by ``wandb sync``).
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lowlight.evaluation.report import k_sweep
 from lowlight.evaluation.runner import BRIGHT_INPUT, DARK_INPUT, EvaluationResult
-from lowlight.wandb_mode import resolve_wandb_mode
+from lowlight.io.wandb_mode import resolve_wandb_mode
 
 
 def log_to_wandb(

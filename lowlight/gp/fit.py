@@ -1,19 +1,17 @@
 """Type-II maximum likelihood: fit the SE-GP hyperparameters by minimising the negative log
 marginal likelihood, each batch element (image) its own.
 
-The log-parameters (log lengthscale, log signal variance, log noise variance, optionally the
-constant mean) are optimised in float64 with Adam or L-BFGS on the sum of the per-image NLLs.
-The images are independent, so the sum's gradient for one image's parameters is that image's own
-gradient (Adam's per-parameter steps keep them apart; L-BFGS shares its line search). For each
-image the parameters with the lowest NLL seen are kept, so the result never has a higher NLL
-than the start.
+The log-parameters (log lengthscale, log signal variance, log noise variance; the constant mean
+stays) are optimised in float64 with Adam on the sum of the per-image NLLs. The images are
+independent, so the sum's gradient for one image's parameters is that image's own gradient, and
+Adam's per-parameter steps keep them apart. For each image the parameters with the lowest NLL
+seen are kept, so the result never has a higher NLL than the start. Used by the GPE baseline
+(:mod:`lowlight.baselines.gpe`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
 import torch
 from torch import Tensor
 
@@ -27,28 +25,21 @@ class FitOptions:
     """Options of :func:`fit_hyperparameters`.
 
     Attributes:
-        steps: optimiser steps (Adam) or iterations (L-BFGS; at most 1.25x as many NLL evaluations).
-        learning_rate: Adam's step size on the log-parameters, L-BFGS's step scale; ``None``
-            gives 0.05 for Adam and 1.0 for L-BFGS.
-        optimizer: ``"adam"`` or ``"lbfgs"`` (strong-Wolfe line search).
+        steps: Adam steps.
+        learning_rate: Adam's step size on the log-parameters.
         min_noise_variance: floor on the noise variance (the NLL of exactly interpolated data
             keeps decreasing as the noise goes to 0).
-        learn_mean: also fit the constant mean (otherwise it stays at its initial value).
     """
 
     steps: int = 50
-    learning_rate: float | None = None
-    optimizer: Literal["adam", "lbfgs"] = "adam"
+    learning_rate: float = 0.05
     min_noise_variance: float = 1e-6
-    learn_mean: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 0:
             raise ValueError(f"steps must be >= 0, got {self.steps!r}")
-        if self.learning_rate is not None and not self.learning_rate > 0:
+        if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
-        if self.optimizer not in ("adam", "lbfgs"):
-            raise ValueError(f"optimizer must be 'adam' or 'lbfgs', got {self.optimizer!r}")
         if not self.min_noise_variance > 0:
             raise ValueError(f"min_noise_variance must be > 0, got {self.min_noise_variance!r}")
 
@@ -78,7 +69,7 @@ def fit_hyperparameters(
     """Minimise the negative log marginal likelihood over the hyperparameters, per batch element.
 
     Not differentiable (the training data are detached); use the result as fixed values, or a
-    :class:`~lowlight.gp.head.GPHead` to learn hyperparameters jointly with a network.
+    :class:`~lowlight.gp.learnable.LearnedHyperparameters` to learn them jointly with a network.
 
     Args:
         train_x: (B, k, d_in) float.
@@ -116,9 +107,6 @@ def _fit(
     log_noise_variance = start.noise_variance.clamp_min(options.min_noise_variance).log()
     mean = start.mean.clone()
     parameters = [log_lengthscale, log_signal_variance, log_noise_variance]
-    if options.learn_mean:
-        parameters.append(mean)
-    learning_rate = options.learning_rate or (0.05 if options.optimizer == "adam" else 1.0)
     for parameter in parameters:
         parameter.requires_grad_(True)
 
@@ -144,25 +132,12 @@ def _fit(
         return nll.sum()
 
     with torch.enable_grad():
-        if options.optimizer == "adam" and options.steps > 0:
-            optimizer = torch.optim.Adam(parameters, lr=learning_rate)
+        if options.steps > 0:
+            optimizer = torch.optim.Adam(parameters, lr=options.learning_rate)
             for _ in range(options.steps):
                 optimizer.zero_grad()
                 evaluate().backward()
                 optimizer.step()
-        elif options.optimizer == "lbfgs" and options.steps > 0:
-            lbfgs = torch.optim.LBFGS(
-                parameters, lr=learning_rate, max_iter=options.steps, line_search_fn="strong_wolfe"
-            )
-
-            def closure() -> Tensor:
-                lbfgs.zero_grad()
-                loss = evaluate()
-                loss.backward()
-                return loss
-
-            lbfgs.step(closure)
-        if options.steps > 0:
             with torch.no_grad():
                 evaluate()  # the last step's result is not evaluated by the loop
     return FitResult(

@@ -118,17 +118,13 @@ class HeuristicOptions:
     """Options of :func:`heuristic_hyperparameters`.
 
     Attributes:
-        ard: one lengthscale per input dimension instead of a shared one.
         noise_fraction: noise variance as a fraction of the signal variance.
-        zero_mean: use a zero prior mean instead of the target mean.
         fallback_lengthscale: used where every pairwise distance is zero (all points equal: the
             kernel is then constant over the training set and any lengthscale fits it).
         min_signal_variance: floor for constant targets, whose variance is zero.
     """
 
-    ard: bool = False
     noise_fraction: float = 0.01
-    zero_mean: bool = False
     fallback_lengthscale: float = 1.0
     min_signal_variance: float = 1e-6
 
@@ -144,15 +140,13 @@ def heuristic_hyperparameters(
     """Hyperparameters from the data alone (no optimisation); a start for :func:`fit_hyperparameters`.
 
     - lengthscale: the median of the non-zero pairwise distances ``|x_i - x_j|`` (i < j) of the
-      training inputs (the "median heuristic"); with ``ard``, dimension j gets
-      ``sqrt(d_in) * median_{i<i'} |x_ij - x_i'j|`` over the non-zero differences, so that
-      equally spread dimensions give the shared value back. Zero distances (duplicate points,
+      training inputs (the "median heuristic"). Zero distances (duplicate points,
       e.g. k-means centres of a flat image) are left out; where none is left the lengthscale is
       ``fallback_lengthscale``.
     - signal variance: the variance of the targets around their per-output mean, pooled over
       outputs (population variance), at least ``min_signal_variance``.
     - noise variance: ``noise_fraction * signal variance``.
-    - mean: the per-output target mean, or zero.
+    - mean: the per-output target mean.
 
     Args:
         train_x: (B, k, d_in) float.
@@ -172,23 +166,17 @@ def heuristic_hyperparameters(
         )
     x = train_x.detach().double()
     y = train_y.detach().to(x)
-    batch, k, d_in = x.shape
+    k = x.shape[1]
     rows, cols = torch.triu_indices(k, k, offset=1, device=x.device)
     pair_diff = x[:, rows] - x[:, cols]  # (B, P, d_in), P = k (k - 1) / 2
-    if options.ard:
-        distances = pair_diff.abs().transpose(1, 2)  # (B, d_in, P)
-        median, found = _median_of_positive(distances)  # (B, d_in)
-        median = median * d_in**0.5
-    else:
-        distances = pair_diff.square().sum(-1).sqrt().unsqueeze(1)  # (B, 1, P)
-        median, found = _median_of_positive(distances)  # (B, 1)
+    distances = pair_diff.square().sum(-1).sqrt().unsqueeze(1)  # (B, 1, P)
+    median, found = _median_of_positive(distances)  # (B, 1)
     lengthscale = torch.where(found, median, torch.full_like(median, options.fallback_lengthscale))
     target_mean = y.mean(1)  # (B, d_out)
     signal_variance = (y - target_mean.unsqueeze(1)).square().mean((1, 2))  # (B,)
     signal_variance = signal_variance.clamp_min(options.min_signal_variance)
-    mean = torch.zeros_like(target_mean) if options.zero_mean else target_mean
     noise_variance = options.noise_fraction * signal_variance
-    result = SEHyperparameters(lengthscale, signal_variance, noise_variance, mean)
+    result = SEHyperparameters(lengthscale, signal_variance, noise_variance, target_mean)
     return result.to(dtype=train_x.dtype)
 
 

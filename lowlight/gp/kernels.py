@@ -8,9 +8,10 @@ Two forms of the scaled squared distance are provided:
 
 - :func:`squared_distance` forms every difference ``a - b``: exact (zero on equal points) and
   used for the small k x k training kernel, in float64;
-- :func:`se_cross_correlation` uses the expansion ``|a|^2 - 2 a.b + |b|^2`` folded into one
-  batched matmul, and an in-place exp: the fast path for the large query x train cross-kernel.
-  Both sides are centred on the training mean first, which keeps the float32 cancellation small.
+- :func:`augment_queries`, :func:`augment_train` and :func:`unit_se_from_augmented` use the
+  expansion ``|a|^2 - 2 a.b + |b|^2`` folded into one batched matmul, and an in-place exp: the
+  fast path for the large query x train cross-kernel (:func:`lowlight.gp.exact.se_gp_predict`
+  centres both sides on the training mean first, which keeps the float32 cancellation small).
 """
 
 from __future__ import annotations
@@ -76,54 +77,6 @@ def se_kernel(x1: Tensor, x2: Tensor, lengthscale: Tensor, signal_variance: Tens
     """
     _check_variance(signal_variance, x1.shape[0], "signal_variance")
     return signal_variance[:, None, None] * torch.exp(-0.5 * squared_distance(x1, x2, lengthscale))
-
-
-def se_cross_correlation(
-    queries: Tensor, train_x: Tensor, lengthscale: Tensor, center: Tensor | None = None
-) -> Tensor:
-    """Unit-variance SE kernel ``exp(-0.5 * |(q - x) / l|^2)`` between queries and training points.
-
-    Fast form: ``q.x - |q|^2 / 2 - |x|^2 / 2`` from one matmul, then clamp and exp in place
-    (out of place when autograd records); see :func:`unit_se_from_scaled`. Computed in the dtype
-    of ``queries``.
-
-    Args:
-        queries: (B, M, d) float.
-        train_x: (B, k, d) float, cast to the dtype of ``queries``.
-        lengthscale: (B, 1) or (B, d) float > 0.
-        center: (B, 1, d) float subtracted from both sides (translation invariance) to keep
-            the expansion accurate; ``None`` uses the mean of ``train_x``.
-
-    Returns:
-        (B, M, k) float in (0, 1], dtype of ``queries``.
-    """
-    check_points(queries, "queries")
-    check_points(train_x, "train_x", batch=queries.shape[0], dim=queries.shape[2])
-    check_lengthscale(lengthscale, queries.shape[0], queries.shape[2])
-    dtype = queries.dtype
-    train_x = train_x.to(dtype)
-    if center is None:
-        center = train_x.mean(1, keepdim=True)
-    inv_lengthscale = lengthscale.to(dtype).reciprocal().unsqueeze(1)  # (B, 1, d) or (B, 1, 1)
-    scaled_train = (train_x - center.to(dtype)) * inv_lengthscale  # (B, k, d)
-    scaled_queries = (queries - center.to(dtype)) * inv_lengthscale  # (B, M, d)
-    return unit_se_from_scaled(scaled_queries, scaled_train)
-
-
-def unit_se_from_scaled(scaled_queries: Tensor, scaled_train: Tensor) -> Tensor:
-    """``exp(-0.5 * |q - x|^2)`` for inputs already centred and divided by the lengthscale.
-
-    The building block of :func:`se_cross_correlation`: :func:`augment_queries`,
-    :func:`augment_train`, then :func:`unit_se_from_augmented`.
-
-    Args:
-        scaled_queries: (B, M, d) float.
-        scaled_train: (B, k, d) float, same dtype.
-
-    Returns:
-        (B, M, k) float in (0, 1].
-    """
-    return unit_se_from_augmented(augment_queries(scaled_queries), augment_train(scaled_train))
 
 
 def augment_queries(scaled_queries: Tensor) -> Tensor:

@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from lowlight.archs import CurveNet, GPECNN
-from lowlight.checkpoints import save_reference_cnn
+from lowlight.enhance.checkpoints import save_reference_cnn
 from lowlight.cli.infer import main
-from lowlight.enhancer import Enhancer, EnhancerConfig
-from lowlight.imageio import read_image
+from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
+from lowlight.io.images import read_image
 from tests.images import structured_image, write_bad_images, write_mode_images
 
 

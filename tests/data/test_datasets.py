@@ -21,7 +21,7 @@ from lowlight.data.datasets import (
     random_crop,
     seeded_generator,
 )
-from lowlight.imageio import read_image
+from lowlight.io.images import read_image
 from tests.images import write_bad_images, write_images, write_mode_images
 
 GLOBAL_ONLY = DarkeningConfig(bright_prob=0.0, light_field_prob=0.0, noise_prob=0.0)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lowlight import baselines
+from lowlight.baselines import classic as baselines
 from lowlight.evaluation.cli import main
 from lowlight.evaluation.images import load_ground_truth
-from lowlight.evaluation.protocols import GAMMAS_A, darken_a, darken_b
+from lowlight.protocols import GAMMAS_A, darken_a, darken_b
 from tests.conftest import REPO_ROOT
 from tests.wandb_reader import read_offline_run
 
@@ -121,7 +121,7 @@ def test_bad_wandb_mode_exits_2(photo_folder: Path, tmp_path: Path, monkeypatch,
 @pytest.mark.slow  # a fresh interpreter importing torch: ~20 s on a loaded 2-core machine
 def test_module_entry_point_reports_missing_path(tmp_path: Path) -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "lowlight.evaluate", "--images", str(tmp_path / "missing")],
+        [sys.executable, "-m", "lowlight.evaluation", "--images", str(tmp_path / "missing")],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
     )
     assert completed.returncode == 2

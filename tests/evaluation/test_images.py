@@ -77,7 +77,7 @@ def test_load_ground_truth_is_the_protocol_resize(tmp_path: Path) -> None:
     gt = load_ground_truth(path)
     assert gt.shape == (1, 3, 256, 256) and gt.dtype == torch.float32
     assert 0.0 <= gt.min() and gt.max() <= 1.0
-    from lowlight.imageio import read_image
+    from lowlight.io.images import read_image
 
     expected = torch.nn.functional.interpolate(
         read_image(path)[None], size=(256, 256), mode="bilinear", antialias=True,

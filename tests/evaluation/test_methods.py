@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lowlight import baselines
+from lowlight.baselines import classic as baselines
 from lowlight.evaluation import methods as registry
 from lowlight.evaluation.methods import (
     DEFAULT_METHODS,
@@ -14,7 +14,7 @@ from lowlight.evaluation.methods import (
     build_methods,
     register_method,
 )
-from lowlight.evaluation.protocols import ImageContext, darken_a
+from lowlight.protocols import ImageContext, darken_a
 
 
 def test_baselines_are_registered() -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lowlight.evaluation.metrics import TimeStats
+from lowlight.metrics.quality import TimeStats
 from lowlight.evaluation.report import (
     k_sweep,
     markdown_table,

@@ -9,7 +9,7 @@ import torch
 
 from lowlight.evaluation.images import load_ground_truth
 from lowlight.evaluation.methods import Method, build_methods
-from lowlight.evaluation.protocols import GAMMAS_A, GAMMAS_B, darken_b
+from lowlight.protocols import GAMMAS_A, GAMMAS_B, darken_b
 from lowlight.evaluation.runner import (
     RunOptions,
     run_protocol,

@@ -31,18 +31,6 @@ def test_heuristic_matches_numpy_reference() -> None:
     assert hp.lengthscale.shape == (2, 1) and not hp.is_ard
 
 
-def test_heuristic_ard_and_zero_mean() -> None:
-    generator = torch.Generator().manual_seed(1)
-    train_x = torch.rand(1, 8, 3, generator=generator, dtype=F64) * torch.tensor([1.0, 10.0, 0.1], dtype=F64)
-    train_y = torch.randn(1, 8, 1, generator=generator, dtype=F64)
-    hp = heuristic_hyperparameters(train_x, train_y, HeuristicOptions(ard=True, zero_mean=True))
-    assert hp.is_ard and hp.lengthscale.shape == (1, 3)
-    for j in range(3):
-        expected = np.sqrt(3) * _lower_median(pdist(train_x[0, :, j : j + 1].numpy(), "cityblock"))
-        assert hp.lengthscale[0, j].item() == pytest.approx(expected, rel=1e-12)
-    assert torch.equal(hp.mean, torch.zeros(1, 1, dtype=F64))
-
-
 def test_heuristic_ignores_duplicate_points_and_survives_degenerate_data() -> None:
     train_x = torch.zeros(3, 6, 2, dtype=F64)
     train_x[0, :3] = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]], dtype=F64)  # 3 points, each twice
@@ -56,11 +44,8 @@ def test_heuristic_ignores_duplicate_points_and_survives_degenerate_data() -> No
     assert hp.lengthscale[0, 0].item() == pytest.approx(_lower_median(np.array([1.0, 2.0, 5**0.5])))
     assert hp.lengthscale[2, 0].item() == 0.7
     assert hp.signal_variance[2].item() == 1e-5
-    ard = heuristic_hyperparameters(train_x, train_y, HeuristicOptions(ard=True, fallback_lengthscale=0.7))
-    assert ard.lengthscale[1, 1].item() == 0.7
-    assert torch.isfinite(ard.lengthscale).all() and (ard.lengthscale > 0).all()
     queries = torch.rand(3, 10, 2, generator=torch.Generator().manual_seed(3), dtype=F64)
-    for params in (hp, ard):
+    for params in (hp,):
         mean, variance = se_gp_posterior(train_x, train_y, queries, params, return_variance=True)
         assert torch.isfinite(mean).all() and torch.isfinite(variance).all()
     torch.testing.assert_close(mean[2], torch.full((10, 1), 0.25, dtype=F64))

@@ -7,11 +7,26 @@ from scipy.spatial.distance import cdist
 
 from lowlight.gp.kernels import (
     add_noise,
-    se_cross_correlation,
+    augment_queries,
+    augment_train,
+    check_points,
     se_kernel,
     squared_distance,
-    unit_se_from_scaled,
+    unit_se_from_augmented,
 )
+
+
+def unit_se_from_scaled(scaled_queries: torch.Tensor, scaled_train: torch.Tensor) -> torch.Tensor:
+    """The fast cross-kernel's pieces, as :func:`lowlight.gp.exact.se_gp_predict` chains them."""
+    return unit_se_from_augmented(augment_queries(scaled_queries), augment_train(scaled_train))
+
+
+def se_cross_correlation(queries: torch.Tensor, train_x: torch.Tensor, lengthscale: torch.Tensor) -> torch.Tensor:
+    """The fast cross-kernel on raw points: centred on the training mean, divided by the lengthscale."""
+    check_points(train_x, "train_x", batch=queries.shape[0], dim=queries.shape[2])
+    train_x = train_x.to(queries.dtype)
+    centre, inv_lengthscale = train_x.mean(1, keepdim=True), lengthscale.to(queries.dtype).reciprocal().unsqueeze(1)
+    return unit_se_from_scaled((queries - centre) * inv_lengthscale, (train_x - centre) * inv_lengthscale)
 
 
 def _points(batch: int, n: int, d: int, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:

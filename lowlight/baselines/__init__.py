@@ -1,0 +1,1 @@
+"""Methods to compare against: classic enhancers (gamma, histogram equalisation, LIME) and GPE."""

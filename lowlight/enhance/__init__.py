@@ -1,0 +1,1 @@
+"""The product: reference CNN + clustered exact GP (:class:`Enhancer`), and checkpoint I/O."""

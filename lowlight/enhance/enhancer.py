@@ -1,0 +1,194 @@
+"""The enhancer: reference CNN + clustered GP, in the LM (luma) or CM (RGB) arrangement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from lowlight.archs import GPECNN
+from lowlight.enhance.checkpoints import default_checkpoint, load_learned_gp, load_reference_cnn, options_for_checkpoint
+from lowlight.enhance.clustered_gp import GPOptions, clustered_gp_enhance
+from lowlight.gp.learnable import LearnedHyperparameters
+from lowlight.ops.checks import check_image
+from lowlight.ops.color import replace_luma, rgb_to_luma
+from lowlight.ops.gates import exposure_weight, noise_weight
+from lowlight.ops.strength import MAX_STRENGTH, apply_strength
+from lowlight.ops.tiling import run_tiled
+
+_LUMA_EPS = 1.0 / 255
+
+#: noise-sigma thresholds measured on coco-mini val (README): protocol A's clean inputs sit at
+#: sigma 0.0012 (median; 95 % below 0.006), protocol B's noisy ones at 0.008 (95 % above 0.0034)
+SUGGESTED_NOISE_GATE = (0.003, 0.006)
+
+
+@dataclass
+class EnhancerConfig:
+    """What the enhancer does.
+
+    Attributes:
+        mode: ``"cm"``: RGB reference CNN and a GP on RGB patches (the paper's colour model);
+            ``"lm"``: luma CNN and GP on Y only (the paper's luminance model).
+        gp: the clustered GP's options; see :class:`lowlight.enhance.clustered_gp.GPOptions`.
+        use_gp: ``False`` returns the reference CNN's output (the "CNN alone" baseline).
+        lm_colour: how LM restores colour: ``"carry"`` keeps the input's Cb/Cr (the paper),
+            ``"ratio"`` scales R, G, B by the luma gain ``Y_out / Y_in`` (keeps hue and
+            saturation).
+        cnn_tile: the luma CNN (a local network) runs in tiles of this side on large images.
+        exposure_gate: ``(low, high)`` median-luma thresholds: an image whose median luma is at
+            least ``high`` is already well exposed and returned unchanged, one below ``low`` is
+            enhanced fully, and in between the two are blended linearly. Guards photos that were
+            never dark, which the reference CNNs over-brighten (README, bright-input row).
+            ``None`` disables it.
+        noise_gate: ``(low, high)`` thresholds on the input's estimated noise sigma
+            (:func:`lowlight.ops.gates.estimate_noise_sigma`): below ``low`` the GP is skipped and the
+            CNN's reference returned (a clean input gains nothing from the GP's patch averaging
+            and loses texture), at or above ``high`` the GP's output is used, blended between.
+            ``None`` (default) always uses the GP.
+        strength: how strong the enhancement is (:func:`lowlight.ops.strength.apply_strength`): 0
+            returns the input, 1 (default) the enhancer's output, above 1 brighter.
+    """
+
+    mode: Literal["cm", "lm"] = "cm"
+    gp: GPOptions = field(default_factory=GPOptions)
+    use_gp: bool = True
+    lm_colour: Literal["carry", "ratio"] = "carry"
+    cnn_tile: int = 1024
+    exposure_gate: tuple[float, float] | None = (0.30, 0.40)
+    noise_gate: tuple[float, float] | None = None
+    strength: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.strength <= MAX_STRENGTH:
+            raise ValueError(f"strength must be in [0, {MAX_STRENGTH}], got {self.strength!r}")
+        if self.exposure_gate is not None and not 0 <= self.exposure_gate[0] < self.exposure_gate[1] <= 1:
+            raise ValueError(f"exposure_gate must be (low, high) with 0 <= low < high <= 1, got {self.exposure_gate}")
+        if self.noise_gate is not None and not 0 <= self.noise_gate[0] < self.noise_gate[1]:
+            raise ValueError(f"noise_gate must be (low, high) with 0 <= low < high, got {self.noise_gate}")
+        if self.mode not in ("cm", "lm"):
+            raise ValueError(f"mode must be 'cm' or 'lm', got {self.mode!r}")
+        if self.lm_colour not in ("carry", "ratio"):
+            raise ValueError(f"lm_colour must be 'carry' or 'ratio', got {self.lm_colour!r}")
+
+
+@dataclass
+class EnhanceResult:
+    """Output of :class:`Enhancer`.
+
+    Attributes:
+        image: (B, 3, H, W) float in [0, 1], the enhanced image.
+        reference: (B, C, H, W) float in [0, 1], the CNN's reference (C = 1 for LM, 3 for CM).
+        std: (B, 1, H, W) float >= 0, the GP's posterior standard deviation (root of the mean
+            variance over channels), or ``None`` when not asked for or without GP.
+    """
+
+    image: Tensor
+    reference: Tensor
+    std: Tensor | None = None
+
+
+class Enhancer(nn.Module):
+    """Reference CNN followed by the clustered exact GP.
+
+    Args:
+        net: the reference CNN: (B, 1, H, W) luma for ``mode="lm"``, (B, 3, H, W) RGB for
+            ``"cm"``.
+        config: :class:`EnhancerConfig`.
+        learned_gp: GP hyperparameters learned end to end
+            (:class:`lowlight.gp.learnable.LearnedHyperparameters`); ``None``: the per-image
+            heuristic.
+    """
+
+    def __init__(self, net: nn.Module, config: EnhancerConfig | None = None,
+                 learned_gp: LearnedHyperparameters | None = None) -> None:
+        super().__init__()
+        self.config = config or EnhancerConfig()
+        expected = 1 if self.config.mode == "lm" else 3
+        if getattr(net, "in_channels", expected) != expected:
+            raise ValueError(
+                f"mode {self.config.mode!r} needs a {expected}-channel CNN, got "
+                f"{type(net).__name__} with {net.in_channels} channels"
+            )
+        self.net = net.eval()
+        self.learned_gp = learned_gp
+
+    @classmethod
+    def from_checkpoint(
+        cls, config: EnhancerConfig | None = None, checkpoint: Path | None = None,
+        device: torch.device | str = "cpu",
+    ) -> Enhancer:
+        """Load the reference CNN from ``checkpoint`` (default: the shipped one for the mode).
+
+        A checkpoint trained end to end also holds the GP's learned hyperparameters (tensors
+        ``gp.*``, see :mod:`lowlight.enhance.checkpoints`): they are used with the GP layout they
+        were learned for (patch, per_channel, inputs, target, coordinates, noise_fraction, from
+        the checkpoint); the config's other GP options (k, seed, sampling) still apply.
+        """
+        config = config or EnhancerConfig()
+        path = checkpoint or default_checkpoint(config.mode)
+        loaded = load_reference_cnn(path, device)
+        if (loaded.channels == "y") != (config.mode == "lm"):
+            raise ValueError(f"{path} holds a {loaded.channels!r} CNN, which does not fit mode {config.mode!r}")
+        learned_gp = load_learned_gp(loaded)
+        if learned_gp is not None:
+            config = replace(config, gp=options_for_checkpoint(config.gp, learned_gp, loaded.metadata))
+        return cls(loaded.net, config, learned_gp=learned_gp).to(device)
+
+    def reference(self, lq: Tensor) -> Tensor:
+        """The CNN's reference: (B, 3, H, W) in [0, 1] -> (B, C, H, W) in [0, 1]."""
+        if self.config.mode == "lm":
+            luma = rgb_to_luma(lq)
+            if isinstance(self.net, GPECNN):  # a local net: tile large images to bound memory
+                return run_tiled(self.net, luma, self.config.cnn_tile, GPECNN.border)
+            return self.net(luma)
+        return self.net(lq)
+
+    def forward(self, lq: Tensor, return_std: bool = False) -> EnhanceResult:
+        """Enhance a batch of same-size images.
+
+        Args:
+            lq: (B, 3, H, W) float in [0, 1], low-light RGB.
+            return_std: also return the GP's posterior standard deviation map.
+
+        Returns:
+            :class:`EnhanceResult`.
+        """
+        check_image(lq, 3, "lq")
+        ref = self.reference(lq).clamp(0.0, 1.0)
+        low = rgb_to_luma(lq) if self.config.mode == "lm" else lq
+        std = None
+        gp_weight = None
+        if self.config.use_gp and self.config.noise_gate is not None:
+            gp_weight = noise_weight(lq, *self.config.noise_gate)  # (B, 1, 1, 1)
+        if self.config.use_gp and (gp_weight is None or bool(gp_weight.any())):
+            out, variance = clustered_gp_enhance(low, ref, self.config.gp, return_std, self.learned_gp)
+            if variance is not None:
+                std = variance.clamp_min(0).mean(dim=1, keepdim=True).sqrt()
+            if gp_weight is not None:
+                out = gp_weight * out + (1 - gp_weight) * ref
+                std = None if std is None else gp_weight * std
+        else:  # no GP, or every image clean enough to skip it
+            out = ref
+            if return_std and self.config.use_gp:
+                std = torch.zeros_like(ref[:, :1])
+        if self.config.mode == "lm":
+            out = self._colourise(lq, low, out)
+        out = out.clamp(0.0, 1.0)
+        if self.config.exposure_gate is not None:
+            keep = exposure_weight(lq, *self.config.exposure_gate)  # (B, 1, 1, 1)
+            out = keep * lq + (1 - keep) * out
+            if std is not None:
+                std = (1 - keep) * std
+        out = apply_strength(lq, out, self.config.strength)
+        return EnhanceResult(out, ref, std)
+
+    def _colourise(self, lq: Tensor, luma_in: Tensor, luma_out: Tensor) -> Tensor:
+        """LM colour: (B, 3, H, W) from the enhanced luma (B, 1, H, W)."""
+        if self.config.lm_colour == "carry":
+            return replace_luma(lq, luma_out.clamp(0, 1))
+        gain = (luma_out + _LUMA_EPS) / (luma_in + _LUMA_EPS)  # (B, 1, H, W)
+        return lq * gain

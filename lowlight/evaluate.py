@@ -1,8 +1,0 @@
-"""``python -m lowlight.evaluate``: the evaluation command (see :mod:`lowlight.evaluation.cli`)."""
-
-from __future__ import annotations
-
-from lowlight.evaluation.cli import main
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Files: image reading and writing, atomic writes, the W&B mode."""

@@ -1,0 +1,1 @@
+"""Image quality (PSNR, SSIM) and feature retrieval (SIFT) metrics."""

@@ -1,0 +1,1 @@
+"""Tensor operations every layer uses: checks, colour, patches, padding, tiling, gates."""
