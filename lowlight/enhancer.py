@@ -86,6 +86,25 @@ def exposure_weight(lq: Tensor, low: float, high: float) -> Tensor:
     return ((median - low) / (high - low)).clamp(0.0, 1.0).view(-1, 1, 1, 1)
 
 
+def keep_neutral(lq: Tensor, out: Tensor) -> Tensor:
+    """Grey out the output of images whose input is grey (R = G = B at every pixel).
+
+    A neutral input (a grayscale photo, a flat black frame) holds no colour, so any hue in the
+    output is the CNN's invention: such images get the mean of the output's channels.
+
+    Args:
+        lq: (B, 3, H, W) the input.
+        out: (B, 3, H, W) its enhancement.
+
+    Returns:
+        (B, 3, H, W): ``out``, neutral where ``lq`` is.
+    """
+    neutral = (lq == lq[:, :1]).flatten(1).all(dim=1).view(-1, 1, 1, 1)  # (B, 1, 1, 1)
+    if not bool(neutral.any()):
+        return out
+    return torch.where(neutral, out.mean(dim=1, keepdim=True).expand_as(out), out)
+
+
 @dataclass
 class EnhanceResult:
     """Output of :class:`Enhancer`.
@@ -150,9 +169,12 @@ class Enhancer(nn.Module):
         if any(name.startswith("gp.") for name in loaded.extra):
             from lowlight.models.learned_gp import LearnedClusteredGP, options_for_checkpoint  # e2e only
 
-            learned_gp = LearnedClusteredGP.from_checkpoint(loaded.extra, loaded.metadata)
-            if learned_gp is not None:
-                config = replace(config, gp=options_for_checkpoint(config.gp, learned_gp, loaded.metadata))
+            try:
+                learned_gp = LearnedClusteredGP.from_checkpoint(loaded.extra, loaded.metadata)
+                if learned_gp is not None:
+                    config = replace(config, gp=options_for_checkpoint(config.gp, learned_gp, loaded.metadata))
+            except (TypeError, ValueError, RuntimeError) as err:  # bad gp.* tensors or options
+                raise ValueError(f"{path}: {err}") from err
         return cls(loaded.net, config, learned_gp=learned_gp).to(device)
 
     def reference(self, lq: Tensor) -> Tensor:
@@ -175,7 +197,9 @@ class Enhancer(nn.Module):
             :class:`EnhanceResult`.
         """
         check_image(lq, 3, "lq")
-        ref = self.reference(lq).clamp(0.0, 1.0)
+        # one CNN call per image: convolution kernels pick their algorithm (and rounding) by batch
+        # size, and a batch must give the bytes its images give one by one
+        ref = torch.cat([self.reference(image) for image in lq.split(1)]).clamp(0.0, 1.0)
         low = rgb_to_luma(lq) if self.config.mode == "lm" else lq
         std = None
         gp_weight = None
@@ -204,7 +228,7 @@ class Enhancer(nn.Module):
             out = keep * lq + (1 - keep) * out
             if std is not None:
                 std = (1 - keep) * std
-        return EnhanceResult(out, ref, std)
+        return EnhanceResult(keep_neutral(lq, out), ref, std)
 
     def _colourise(self, lq: Tensor, luma_in: Tensor, luma_out: Tensor) -> Tensor:
         """LM colour: (B, 3, H, W) from the enhanced luma (B, 1, H, W)."""
