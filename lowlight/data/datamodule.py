@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from lowlight.data.darken import DarkeningConfig
 from lowlight.data.datasets import EpochSampler, LowLightTrainDataset, LowLightValDataset
-from lowlight.data.sources import gather_image_paths
+from lowlight.data.sources import DataSourceError, gather_image_paths
 
 
 class LowLightDataModule(L.LightningDataModule):
@@ -113,7 +113,7 @@ class LowLightDataModule(L.LightningDataModule):
         if stage in (None, "fit") and self.train_dataset is None:
             paths = gather_image_paths(self.coco_train, self.train_dirs)
             if not paths:
-                raise ValueError(
+                raise DataSourceError(
                     f"no training images in coco_train={[str(p) for p in self.coco_train]}, "
                     f"train_dirs={[str(p) for p in self.train_dirs]}"
                 )
@@ -128,7 +128,7 @@ class LowLightDataModule(L.LightningDataModule):
         if stage in (None, "fit", "validate") and not self.val_datasets and self.val_loader_names:
             paths = gather_image_paths(self.coco_val, self.val_dirs)
             if not paths:
-                raise ValueError(
+                raise DataSourceError(
                     f"no validation images in coco_val={[str(p) for p in self.coco_val]}, "
                     f"val_dirs={[str(p) for p in self.val_dirs]}"
                 )
