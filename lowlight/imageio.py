@@ -105,7 +105,7 @@ def frame_count(path: Path) -> int:
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
                 return int(getattr(img, "n_frames", 1))
-    except Exception:  # noqa: BLE001 - read_image reports what is wrong with the file
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):  # read_image reports it
         return 1
 
 

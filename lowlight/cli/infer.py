@@ -129,14 +129,19 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
     return files, errors
 
 
+def check_output_folder(output: Path) -> None:
+    """Raise :class:`UsageError` when ``output`` exists and is not a folder."""
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"-o {output}: exists and is not a folder")
+
+
 def prepare_output_folder(output: Path) -> None:
     """Create ``output`` if needed and remove temporary files killed runs left there.
 
     Raises:
         UsageError: ``output`` is an existing file, or cannot be created.
     """
-    if output.exists() and not output.is_dir():
-        raise UsageError(f"-o {output}: exists and is not a folder")
+    check_output_folder(output)
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -167,11 +172,14 @@ def _note(line: str) -> None:
     tqdm.write(f"infer.py: note: {line}", file=sys.stderr)
 
 
+def _warning(line: str) -> None:
+    tqdm.write(f"infer.py: warning: {line}", file=sys.stderr)
+
+
 def run(options: InferOptions) -> int:
     """Enhance every input; returns the exit status (0 all done, 1 some failed)."""
     device = resolve_device(options.device)
-    if options.output.exists() and not options.output.is_dir():
-        raise UsageError(f"-o {options.output}: exists and is not a folder")
+    check_output_folder(options.output)  # before the slow checkpoint load
     enhancer = load_enhancer(options, device)
     files, errors = expand_inputs(options.inputs)
     plan = plan_outputs(files, options.output, options.uncertainty, options.overwrite)
@@ -227,9 +235,8 @@ def run(options: InferOptions) -> int:
         samples = samples_per_gp(*size, gp_channels, enhancer.config.gp.cluster_points)
         if options.k > samples and not k_warned:
             k_warned = True
-            tqdm.write(f"infer.py: warning: --k {options.k} is more than the {samples} patch pairs of {path} "
-                       f"({size[1]} x {size[0]}); such small images use k = their number of patch pairs",
-                       file=sys.stderr)
+            _warning(f"--k {options.k} is more than the {samples} patch pairs of {path} ({size[1]} x {size[0]}); "
+                     "such small images use k = their number of patch pairs")
         pending[size].append((path, image))
         if len(pending[size]) >= options.batch_size:
             flush(size)
@@ -259,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
 def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: object = None, line: str | None = None) -> None:
     """Python warnings (e.g. k-means finding fewer distinct centres than k) as one line each."""
-    tqdm.write(f"infer.py: warning: {_one_line(Exception(str(message)))}", file=sys.stderr)
+    _warning(_one_line(Exception(str(message))))
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ case-insensitively where the output folder's file system ignores case.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def plan_outputs(files: list[Path], outdir: Path, uncertainty: bool = False, ove
     return plan
 
 
-def _case_folder(outdir: Path):  # noqa: ANN202 - returns a path -> key function
+def _case_folder(outdir: Path) -> Callable[[Path], str]:
     """Key of a path for comparisons: resolved, and lower-cased on a case-insensitive folder."""
     insensitive = _case_insensitive(outdir)
 
