@@ -7,6 +7,7 @@ the two-stage reference CNNs, the end-to-end module for training through the GP 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import lightning as L
 from lightning.pytorch.cli import LightningCLI
@@ -48,6 +49,16 @@ def main(args: list[str] | None = None) -> LightningCLI:
 
 class _LowLightCLI(LightningCLI):
     """LightningCLI with the project's fixes to Lightning's defaults."""
+
+    def fit(self, **kwargs: Any) -> None:
+        """``trainer.fit``; Ctrl-C during it (Lightning shuts down gracefully, then exits 1) exits 130."""
+        try:
+            self.trainer.fit(**kwargs)
+        except SystemExit:
+            if self.trainer.interrupted:
+                print("train.py: interrupted", file=sys.stderr)
+                raise SystemExit(EXIT_INTERRUPTED) from None
+            raise
 
     def before_fit(self) -> None:
         # fast_dev_run promises no checkpoint, but ModelCheckpoint(save_last=True) still writes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,23 @@ def test_fast_dev_run_writes_no_checkpoint(tmp_path: Path) -> None:
     cli = main([*args, "--trainer.logger.save_dir", str(tmp_path / "logs")])
     assert cli.trainer.global_step == 1
     assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("*.safetensors"))
+
+
+def test_ctrl_c_during_fit_is_exit_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from lowlight.data.datamodule import LowLightDataModule
+
+    def interrupted(self: LowLightDataModule) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LowLightDataModule, "train_dataloader", interrupted)
+    coco = write_coco_split(tmp_path / "coco", "train2017", count=2, size=(40, 48))
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(_fit(tmp_path, coco, "--trainer.fast_dev_run", "1", "--trainer.callbacks", "[]"))
+    finally:
+        signal.signal(signal.SIGINT, handler)  # Lightning ignores SIGINT while it shuts down
+    assert exit_info.value.code == 130
+    err = capsys.readouterr().err
+    assert "train.py: interrupted" in err and "Traceback" not in err
