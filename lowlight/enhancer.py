@@ -16,6 +16,7 @@ from lowlight.color import rgb_to_luma, replace_luma
 from lowlight.gp.hyperparameters import SEHyperparameters
 from lowlight.noise import noise_weight
 from lowlight.pipeline import GPOptions, clustered_gp_enhance
+from lowlight.strength import MAX_STRENGTH, apply_strength
 from lowlight.tiling import run_tiled
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class EnhancerConfig:
             CNN's reference returned (a clean input gains nothing from the GP's patch averaging
             and loses texture), at or above ``high`` the GP's output is used, blended between.
             ``None`` (default) always uses the GP.
+        strength: how strong the enhancement is (:func:`lowlight.strength.apply_strength`): 0
+            returns the input, 1 (default) the enhancer's output, above 1 brighter.
     """
 
     mode: Literal["cm", "lm"] = "cm"
@@ -60,8 +63,11 @@ class EnhancerConfig:
     cnn_tile: int = 1024
     exposure_gate: tuple[float, float] | None = (0.30, 0.40)
     noise_gate: tuple[float, float] | None = None
+    strength: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.strength <= MAX_STRENGTH:
+            raise ValueError(f"strength must be in [0, {MAX_STRENGTH}], got {self.strength!r}")
         if self.exposure_gate is not None and not 0 <= self.exposure_gate[0] < self.exposure_gate[1] <= 1:
             raise ValueError(f"exposure_gate must be (low, high) with 0 <= low < high <= 1, got {self.exposure_gate}")
         if self.noise_gate is not None and not 0 <= self.noise_gate[0] < self.noise_gate[1]:
@@ -228,6 +234,7 @@ class Enhancer(nn.Module):
             out = keep * lq + (1 - keep) * out
             if std is not None:
                 std = (1 - keep) * std
+        out = apply_strength(lq, out, self.config.strength)
         return EnhanceResult(keep_neutral(lq, out), ref, std)
 
     def _colourise(self, lq: Tensor, luma_in: Tensor, luma_out: Tensor) -> Tensor:

@@ -29,6 +29,7 @@ from lowlight.imageio import (
     write_png,
 )
 from lowlight.pipeline import GPOptions
+from lowlight.strength import MAX_STRENGTH
 
 __all__ = ["InferOptions", "UsageError", "build_parser", "main", "run"]
 
@@ -53,6 +54,7 @@ class InferOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     noise_gate: bool = False
     overwrite: bool = False
+    strength: float = 1.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--noise-gate", action="store_true",
                         help="use the GP only on noisy photos (estimated noise sigma above "
                              f"{SUGGESTED_NOISE_GATE[0]}); clean ones get the CNN's output: sharper, ~4x faster")
+    parser.add_argument("--strength", type=float, default=1.0,
+                        help=f"enhancement strength: 0 = the input, 1 = default, up to {MAX_STRENGTH:g} brighter")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse larger images, checked before decoding, {MAX_PIXELS_RANGE.low}.."
                              f"{MAX_PIXELS_RANGE.high} (default {DEFAULT_MAX_PIXELS})")
@@ -153,7 +157,8 @@ def load_enhancer(options: InferOptions, device: torch.device) -> Enhancer:
     """The enhancer the options ask for; a :class:`UsageError` for a patch size the checkpoint refuses."""
     gp = GPOptions(k=options.k, seed=options.seed)
     gp = gp if options.patch is None else replace(gp, patch=options.patch)
-    config = EnhancerConfig(mode=options.mode, gp=gp, noise_gate=SUGGESTED_NOISE_GATE if options.noise_gate else None)
+    config = EnhancerConfig(mode=options.mode, gp=gp, noise_gate=SUGGESTED_NOISE_GATE if options.noise_gate else None,
+                            strength=options.strength)
     enhancer = Enhancer.from_checkpoint(config, options.checkpoint, device)
     if options.patch is not None and enhancer.config.gp.patch != options.patch:
         raise UsageError(
@@ -276,6 +281,8 @@ def _main(args: argparse.Namespace) -> int:
         MAX_PIXELS_RANGE.check(args.max_pixels)
         if args.patch is not None:
             PATCH_RANGE.check(args.patch)
+        if not 0 <= args.strength <= MAX_STRENGTH:
+            raise UsageError(f"--strength {args.strength:g}: must be in 0..{MAX_STRENGTH:g}")
         if args.checkpoint is not None and not args.checkpoint.is_file():
             raise UsageError(f"--checkpoint: no such file: {args.checkpoint}")
         if args.demo:
@@ -291,7 +298,7 @@ def _main(args: argparse.Namespace) -> int:
             inputs=args.inputs, output=args.output, mode=args.mode, k=args.k, patch=args.patch,
             device=args.device, batch_size=args.batch_size, uncertainty=args.uncertainty,
             checkpoint=args.checkpoint, seed=args.seed, max_pixels=args.max_pixels, noise_gate=args.noise_gate,
-            overwrite=args.overwrite,
+            overwrite=args.overwrite, strength=args.strength,
         )
         return run(options)
     except UsageError as err:

@@ -69,7 +69,6 @@ class _LowLightCLI(LightningCLI):
 
 
 def _finish_wandb_run() -> None:
-    import wandb
-
-    if wandb.run is not None:
+    wandb = sys.modules.get("wandb")  # only a run that used W&B imported it
+    if wandb is not None and wandb.run is not None:
         wandb.finish()

@@ -8,9 +8,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from lowlight.data.brackets import BracketOptions, BracketScene, load_scenes, scene_pairs, split_scenes
 from lowlight.data.darken import DarkeningConfig
 from lowlight.data.datasets import EpochSampler, LowLightTrainDataset, LowLightValDataset
-from lowlight.data.sources import DataSourceError, gather_image_paths
+from lowlight.data.pair_datasets import MixedTrainDataset, RealPairTrainDataset, RealPairValDataset
+from lowlight.data.sources import DataSourceError, gather_image_paths, split_holdout
 
 
 class LowLightDataModule(L.LightningDataModule):
@@ -22,7 +24,13 @@ class LowLightDataModule(L.LightningDataModule):
     Validation: :meth:`val_dataloader` returns a list of loaders, named by :attr:`val_loader_names`:
     index 0 is ``"val/a"`` (protocol A: global gamma ``linspace(2, 6, 25)[i % 25]``, 8 bits), index
     1, when ``val_protocol_b``, is ``"val/b"`` (protocol-B-like: uneven light, 300 photons, read
-    std 0.004). Without validation sources the list is empty.
+    std 0.004); then, with ``brackets``, ``"val_real"``: the real pairs of the held-out scenes.
+    Without validation sources the list is empty.
+
+    Validation on the training side (the project's rule: the report set never selects anything):
+    ``holdout_percent`` moves a fixed part of the training photos (by a hash of the file name)
+    into ``val/a`` and ``val/b``, and ``brackets`` hold out ``bracket_options.val_percent`` of
+    their scenes as ``val_real``.
 
     Args:
         coco_train: COCO annotation files (``.../annotations/instances_train2017.json``) whose
@@ -41,6 +49,13 @@ class LowLightDataModule(L.LightningDataModule):
         max_val_images: validate on the first images only (sorted by source, then file name).
         val_protocol_b: add the ``val/b`` loader.
         train_scale_range: random resize factor of training photos before cropping.
+        brackets: exposure-bracket folders (SICE layout) or their JSON manifests
+            (``python -m lowlight.cli.brackets``): real pairs for training and ``val_real``; the
+            training scenes' references also join the bright photos.
+        bracket_options: how bracket frames are grouped into scenes and paired.
+        real_fraction: share of training items that are real pairs (when ``brackets``).
+        holdout_percent: percent of the training photos held out for ``val/a`` and ``val/b``
+            (0: none; then validation comes from ``coco_val`` / ``val_dirs``).
     """
 
     def __init__(
@@ -59,6 +74,10 @@ class LowLightDataModule(L.LightningDataModule):
         max_val_images: int | None = None,
         val_protocol_b: bool = True,
         train_scale_range: tuple[float, float] = (1.0, 1.0),
+        brackets: list[Path] = [],  # noqa: B006
+        bracket_options: BracketOptions = BracketOptions(),  # noqa: B008 - frozen
+        real_fraction: float = 0.25,
+        holdout_percent: int = 0,
     ) -> None:
         super().__init__()
         for value, name in ((crop_size, "crop_size"), (batch_size, "batch_size"),
@@ -73,6 +92,16 @@ class LowLightDataModule(L.LightningDataModule):
             raise ValueError(f"max_val_images must be > 0 or None, got {max_val_images!r}")
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed!r}")
+        if not 0.0 <= real_fraction <= 1.0:
+            raise ValueError(f"real_fraction must be in [0, 1], got {real_fraction!r}")
+        if not 0 <= holdout_percent < 100:
+            raise ValueError(f"holdout_percent must be in [0, 100), got {holdout_percent!r}")
+        if holdout_percent and (coco_val or val_dirs):
+            raise ValueError(
+                "holdout_percent and coco_val/val_dirs both name validation images: use one"
+            )
+        if brackets and not val_protocol_b:
+            raise ValueError("brackets' val_real loader comes after val/b: keep val_protocol_b")
         self.coco_train = [Path(p) for p in coco_train]
         self.train_dirs = [Path(p) for p in train_dirs]
         self.coco_val = [Path(p) for p in coco_val]
@@ -87,15 +116,38 @@ class LowLightDataModule(L.LightningDataModule):
         self.max_val_images = max_val_images
         self.val_protocol_b = val_protocol_b
         self.train_scale_range = train_scale_range
-        self.train_dataset: LowLightTrainDataset | None = None
-        self.val_datasets: list[LowLightValDataset] = []
+        self.brackets = [Path(p) for p in brackets]
+        self.bracket_options = bracket_options
+        self.real_fraction = real_fraction
+        self.holdout_percent = holdout_percent
+        self.train_dataset: LowLightTrainDataset | MixedTrainDataset | None = None
+        self.val_datasets: list[LowLightValDataset | RealPairValDataset] = []
+        self._scenes: tuple[list[BracketScene], list[BracketScene]] | None = None
 
     @property
     def val_loader_names(self) -> list[str]:
         """Names of the validation loaders, in :meth:`val_dataloader` order."""
-        if not (self.coco_val or self.val_dirs):
+        if not (self.coco_val or self.val_dirs or self.holdout_percent):
+            if self.brackets:
+                raise ValueError("val_real needs val/a and val/b: give coco_val, val_dirs or "
+                                 "holdout_percent too")
             return []
-        return ["val/a", "val/b"] if self.val_protocol_b else ["val/a"]
+        names = ["val/a", "val/b"] if self.val_protocol_b else ["val/a"]
+        return names + (["val_real"] if self.brackets else [])
+
+    def bracket_scenes(self) -> tuple[list[BracketScene], list[BracketScene]]:
+        """(training scenes, held-out val_real scenes) of all ``brackets``, read once."""
+        if self._scenes is None:
+            scenes = [s for source in self.brackets
+                      for s in load_scenes(source, self.bracket_options, progress=True)]
+            self._scenes = split_scenes(scenes, self.bracket_options.val_percent)
+        return self._scenes
+
+    def _train_and_holdout_photos(self) -> tuple[list[Path], list[Path]]:
+        paths = gather_image_paths(self.coco_train, self.train_dirs)
+        if self.brackets:
+            paths += [s.reference for s in self.bracket_scenes()[0]]
+        return split_holdout(paths, self.holdout_percent)
 
     @property
     def skipped_files(self) -> int:
@@ -111,7 +163,7 @@ class LowLightDataModule(L.LightningDataModule):
             FileNotFoundError: a COCO JSON, its image folder or a folder does not exist.
         """
         if stage in (None, "fit") and self.train_dataset is None:
-            paths = gather_image_paths(self.coco_train, self.train_dirs)
+            paths, _ = self._train_and_holdout_photos()
             if not paths:
                 raise DataSourceError(
                     f"no training images in coco_train={[str(p) for p in self.coco_train]}, "
@@ -125,8 +177,20 @@ class LowLightDataModule(L.LightningDataModule):
                 length=self.samples_per_epoch,
                 scale_range=self.train_scale_range,
             )
+            train_pairs = scene_pairs(self.bracket_scenes()[0]) if self.brackets else []
+            if train_pairs and self.real_fraction > 0:
+                real = RealPairTrainDataset(
+                    train_pairs, crop_size=self.crop_size, seed=self.seed,
+                    scale_range=self.train_scale_range,
+                )
+                self.train_dataset = MixedTrainDataset(
+                    self.train_dataset, real, self.real_fraction
+                )
         if stage in (None, "fit", "validate") and not self.val_datasets and self.val_loader_names:
-            paths = gather_image_paths(self.coco_val, self.val_dirs)
+            if self.holdout_percent:
+                paths = self._train_and_holdout_photos()[1]
+            else:
+                paths = gather_image_paths(self.coco_val, self.val_dirs)
             if not paths:
                 raise DataSourceError(
                     f"no validation images in coco_val={[str(p) for p in self.coco_val]}, "
@@ -140,6 +204,11 @@ class LowLightDataModule(L.LightningDataModule):
             ]
             for dataset in self.val_datasets[1:]:  # the variants read the same files
                 dataset.share_bad_file_record(self.val_datasets[0])
+            if self.brackets:
+                val_pairs = scene_pairs(self.bracket_scenes()[1])
+                if not val_pairs:
+                    raise ValueError(f"no held-out bracket pairs in {[str(p) for p in self.brackets]}")
+                self.val_datasets.append(RealPairValDataset(val_pairs, size=self.val_size))
 
     def train_dataloader(self) -> DataLoader:
         if self.train_dataset is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -111,3 +112,18 @@ def gather_image_paths(coco_jsons: Iterable[Path] = (), folders: Iterable[Path] 
             seen.add(key)
             unique.append(path)
     return unique
+
+
+def split_holdout(paths: Iterable[Path], percent: int) -> tuple[list[Path], list[Path]]:
+    """(kept, held out): a file is held out when a hash of its name falls below ``percent``.
+
+    The hash (CRC-32 of the file name, modulo 100) depends on the name alone, so the split is
+    fixed whatever other files are added or in which order they come.
+    """
+    if not 0 <= percent < 100:
+        raise ValueError(f"percent must be in [0, 100), got {percent!r}")
+    kept: list[Path] = []
+    held: list[Path] = []
+    for path in paths:
+        (held if zlib.crc32(Path(path).name.encode()) % 100 < percent else kept).append(path)
+    return kept, held

@@ -29,6 +29,7 @@ from lowlight.evaluation.methods import (
     available_methods,
     build_methods,
 )
+from lowlight.evaluation.pairs import PairSourceError
 from lowlight.evaluation.protocols import protocol_version_count
 from lowlight.imageio import ImageReadError
 
@@ -40,7 +41,8 @@ class UsageError(ValueError):
     """Arguments that parse but do not fit together."""
 
 
-USER_ERRORS = (UsageError, ImageSetError, UnknownMethodError, ImageReadError, FileNotFoundError)
+USER_ERRORS = (UsageError, ImageSetError, UnknownMethodError, ImageReadError, FileNotFoundError,
+               PairSourceError)
 
 
 def _names(text: str) -> list[str]:
@@ -87,9 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m lowlight.evaluate",
         description="Evaluate enhancers under protocol A or B (../shared/PROTOCOL.md).",
     )
-    parser.add_argument("--images", type=Path, required=True,
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", type=Path,
                         help="a COCO instances_*.json (images from the split folder beside "
                              "annotations/) or a folder of images")
+    source.add_argument("--pairs", type=Path,
+                        help="real (dark, bright) pairs scored at their own resolution: a folder "
+                             "with low/ and high/, or an exposure-bracket folder or manifest "
+                             "(its held-out val_real scenes; see --pairs-split)")
+    parser.add_argument("--pairs-split", choices=("val_real", "all"), default="val_real",
+                        help="bracket scenes scored by --pairs (default val_real: the held-out "
+                             "scenes; the others train the shipped CNN)")
     parser.add_argument("--protocol", choices=("a", "b"), default="a",
                         help="a: global gamma (25 versions); b: uneven light + noise (10)")
     parser.add_argument("--methods", type=_names, default=list(DEFAULT_METHODS),
@@ -144,10 +154,13 @@ def _run(args: argparse.Namespace) -> None:
             f"--versions {args.versions}: protocol {args.protocol.upper()} has only "
             f"{protocol_version_count(args.protocol)}"
         )
-    paths = image_set_paths(args.images, args.max_images)
     options = MethodOptions(
         device=args.device, k=args.k, checkpoint_dir=args.checkpoint_dir, gpe_mat=args.gpe_mat
     )
+    if args.pairs is not None:
+        _run_pairs(args, build_methods(args.methods, options))
+        return
+    paths = image_set_paths(args.images, args.max_images)
     methods = build_methods(args.methods, options)
     if args.no_reference:
         _run_without_reference(args, paths, methods)
@@ -180,6 +193,23 @@ def _run_protocol(args: argparse.Namespace, paths: list[Path], methods: list[Met
         from lowlight.evaluation.tracking import log_to_wandb
 
         log_to_wandb(result, written["sheet"], _wandb_config(args), k_plot=written.get("k_plot"))
+
+
+def _run_pairs(args: argparse.Namespace, methods: list[Method]) -> None:
+    from lowlight.evaluation.pairs import pair_paths, run_pairs, write_pair_results
+
+    skipped = [m.name for m in methods if m.needs_truth]
+    if skipped:
+        print(f"note: skipping {', '.join(skipped)} (reads the true darkening)", file=sys.stderr)
+    methods = [m for m in methods if not m.needs_truth]
+    if not methods:
+        raise UsageError("no method left to run on real pairs")
+    pairs = pair_paths(args.pairs, args.pairs_split)[: args.max_images]
+    out_dir = args.out if args.out is not None else DEFAULT_OUT / "pairs"
+    result = run_pairs(pairs, methods, args.sheet_images, progress=not args.no_progress)
+    written = write_pair_results(result, args.pairs, out_dir)
+    print(written["markdown"].read_text(encoding="utf-8"))
+    print(f"wrote {out_dir}/ ({', '.join(p.name for p in written.values())})", file=sys.stderr)
 
 
 def _run_without_reference(

@@ -16,7 +16,7 @@ from lowlight.checkpoints import load_reference_cnn
 from lowlight.color import rgb_to_luma
 
 #: metric prefixes of the validation loaders, in the order the datamodule returns them
-VAL_PREFIXES = ("val", "val_b")
+VAL_PREFIXES = ("val", "val_b", "val_real")
 
 
 class ReferenceCNNModule(L.LightningModule):
@@ -38,6 +38,8 @@ class ReferenceCNNModule(L.LightningModule):
         weight_decay: AdamW weight decay.
         num_logged_images: images in the logged validation grid.
         init_weights: start from the CNN weights of a shipped safetensors checkpoint (fine-tuning).
+        ssim_weight: adds ``ssim_weight * (1 - SSIM)`` to the loss (kornia's SSIM, window 11), which
+            rewards kept contrast and structure where L1 alone accepts lifted, flat blacks.
     """
 
     def __init__(
@@ -49,8 +51,11 @@ class ReferenceCNNModule(L.LightningModule):
         weight_decay: float = 0.0,
         num_logged_images: int = 4,
         init_weights: Path | None = None,
+        ssim_weight: float = 0.0,
     ) -> None:
         super().__init__()
+        if not ssim_weight >= 0:
+            raise ValueError(f"ssim_weight must be >= 0, got {ssim_weight!r}")
         expected = 1 if channels == "y" else 3
         in_channels = getattr(net, "in_channels", expected)
         if in_channels != expected:
@@ -64,6 +69,7 @@ class ReferenceCNNModule(L.LightningModule):
         self.lr = lr
         self.weight_decay = weight_decay
         self.num_logged_images = num_logged_images
+        self.ssim_weight = ssim_weight
         self.val_psnr = nn.ModuleList(
             [PeakSignalNoiseRatio(data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3))
              for _ in VAL_PREFIXES]
@@ -82,9 +88,12 @@ class ReferenceCNNModule(L.LightningModule):
         return self.net(self.to_net_space(lq))
 
     def _loss(self, pred: Tensor, target: Tensor) -> Tensor:
-        if self.loss_name == "l1":
-            return F.l1_loss(pred, target)
-        return F.mse_loss(pred, target)
+        loss = F.l1_loss(pred, target) if self.loss_name == "l1" else F.mse_loss(pred, target)
+        if self.ssim_weight > 0:
+            import kornia  # kornia's ssim_loss is (1 - SSIM) / 2
+
+            loss = loss + self.ssim_weight * 2 * kornia.losses.ssim_loss(pred, target, window_size=11)
+        return loss
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         pred = self(batch["lq"])
