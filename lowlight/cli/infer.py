@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import glob
 import sys
+import warnings
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -13,17 +14,27 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from lowlight.cli.errors import EXIT_INTERRUPTED, UsageError
+from lowlight.cli.option_ranges import BATCH_SIZE_RANGE, K_RANGE, MAX_PIXELS_RANGE, PATCH_RANGE, samples_per_gp
+from lowlight.cli.output_plan import plan_outputs
 from lowlight.enhance.clustered_gp import GPOptions
 from lowlight.enhance.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig
-from lowlight.io.images import DEFAULT_MAX_PIXELS, ImageReadError, is_image_file, list_images, read_image, write_png
+from lowlight.io.atomic import remove_stale_temp_files
+from lowlight.io.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageReadError,
+    frame_count,
+    is_image_file,
+    list_images,
+    read_image,
+    write_png,
+)
 from lowlight.ops.strength import MAX_STRENGTH
+
+__all__ = ["InferOptions", "UsageError", "build_parser", "main", "run"]
 
 #: the uncertainty PNG maps this posterior standard deviation (in [0, 1] intensity units) to white
 STD_WHITE = 0.1
-
-
-class UsageError(Exception):
-    """A mistake in the command line: reported as one line, exit status 2."""
 
 
 @dataclass
@@ -42,6 +53,7 @@ class InferOptions:
     seed: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
     noise_gate: bool = False
+    overwrite: bool = False
     strength: float = 1.0
 
 
@@ -52,16 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or globs")
     parser.add_argument("-o", "--output", type=Path, help="output folder (created if missing)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing output files (never an input); default: refuse, naming them")
     parser.add_argument("--demo", action="store_true",
                         help="darken bundled sample photos, enhance them, write a side-by-side PNG")
     parser.add_argument("--mode", choices=("cm", "lm"), default="cm",
                         help="cm: RGB CNN + GP on RGB patches (default); lm: luma CNN + GP on Y")
-    parser.add_argument("--k", type=int, default=30, help="cluster centres = GP training points (default 30)")
+    parser.add_argument("--k", type=int, default=30,
+                        help=f"cluster centres = GP training points, {K_RANGE.low}..{K_RANGE.high} (default 30)")
     parser.add_argument("--patch", type=int,
-                        help="patch side p for p x p patches (default 3; an end-to-end checkpoint fixes the size "
-                             "it was trained with)")
+                        help=f"patch side p for p x p patches, {PATCH_RANGE.low}..{PATCH_RANGE.high} (default 3; an "
+                             "end-to-end checkpoint fixes the size it was trained with)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
-    parser.add_argument("--batch-size", type=int, default=1, help="same-size images enhanced together")
+    parser.add_argument("--batch-size", type=int, default=1,
+                        help=f"same-size images enhanced together, {BATCH_SIZE_RANGE.low}..{BATCH_SIZE_RANGE.high} "
+                             "(the result does not depend on it)")
     parser.add_argument("--uncertainty", action="store_true",
                         help=f"also write <stem>_std.png, the GP posterior std (white = {STD_WHITE})")
     parser.add_argument("--checkpoint", type=Path,
@@ -74,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strength", type=float, default=1.0,
                         help=f"enhancement strength: 0 = the input, 1 = default, up to {MAX_STRENGTH:g} brighter")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                        help=f"refuse larger images (default {DEFAULT_MAX_PIXELS})")
+                        help=f"refuse larger images, checked before decoding, {MAX_PIXELS_RANGE.low}.."
+                             f"{MAX_PIXELS_RANGE.high} (default {DEFAULT_MAX_PIXELS})")
     return parser
 
 
@@ -115,28 +133,28 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
     return files, errors
 
 
-def plan_outputs(files: list[Path], outdir: Path) -> tuple[dict[Path, Path], list[str]]:
-    """Map each input to ``outdir/<stem>.png``; refuse overwriting an input or a name twice."""
-    targets: dict[Path, Path] = {}
-    errors: list[str] = []
-    taken: dict[Path, Path] = {}
-    inputs = {f.resolve() for f in files}
-    for f in files:
-        target = outdir / f"{f.stem}.png"
-        resolved = target.resolve()
-        if resolved in inputs:
-            errors.append(f"{f}: output {target} would overwrite an input; choose another -o folder")
-        elif resolved in taken:
-            errors.append(f"{f}: output {target} already taken by {taken[resolved]}")
-        else:
-            taken[resolved] = f
-            targets[f] = target
-    return targets, errors
+def check_output_folder(output: Path) -> None:
+    """Raise :class:`UsageError` when ``output`` exists and is not a folder."""
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"-o {output}: exists and is not a folder")
 
 
-def run(options: InferOptions) -> int:
-    """Enhance every input; returns the exit status (0 all done, 1 some failed)."""
-    device = resolve_device(options.device)
+def prepare_output_folder(output: Path) -> None:
+    """Create ``output`` if needed and remove temporary files killed runs left there.
+
+    Raises:
+        UsageError: ``output`` is an existing file, or cannot be created.
+    """
+    check_output_folder(output)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"-o {output}: cannot create the folder ({err.strerror or err})") from err
+    remove_stale_temp_files(output)
+
+
+def load_enhancer(options: InferOptions, device: torch.device) -> Enhancer:
+    """The enhancer the options ask for; a :class:`UsageError` for a patch size the checkpoint refuses."""
     gp = GPOptions(k=options.k, seed=options.seed)
     gp = gp if options.patch is None else replace(gp, patch=options.patch)
     config = EnhancerConfig(mode=options.mode, gp=gp, noise_gate=SUGGESTED_NOISE_GATE if options.noise_gate else None,
@@ -148,16 +166,39 @@ def run(options: InferOptions) -> int:
             f"{enhancer.config.gp.patch} patches; for other sizes use a two-stage one, e.g. --checkpoint "
             "checkpoints/rgb_cnn.safetensors (cm) or checkpoints/y_cnn.safetensors (lm)"
         )
+    return enhancer
+
+
+def _error(line: str) -> None:
+    tqdm.write(f"infer.py: error: {line}", file=sys.stderr)
+
+
+def _note(line: str) -> None:
+    tqdm.write(f"infer.py: note: {line}", file=sys.stderr)
+
+
+def _warning(line: str) -> None:
+    tqdm.write(f"infer.py: warning: {line}", file=sys.stderr)
+
+
+def run(options: InferOptions) -> int:
+    """Enhance every input; returns the exit status (0 all done, 1 some failed)."""
+    device = resolve_device(options.device)
+    check_output_folder(options.output)  # before the slow checkpoint load
+    enhancer = load_enhancer(options, device)
     files, errors = expand_inputs(options.inputs)
-    options.output.mkdir(parents=True, exist_ok=True)
-    targets, plan_errors = plan_outputs(files, options.output)
-    errors += plan_errors
-    for line in errors:
-        print(f"infer.py: error: {line}", file=sys.stderr)
+    plan = plan_outputs(files, options.output, options.uncertainty, options.overwrite)
+    prepare_output_folder(options.output)
+    for line in errors + plan.errors:
+        _error(line)
+    for line in plan.notes:
+        _note(line)
+    gp_channels = 3 if enhancer.config.mode == "cm" and not enhancer.config.gp.per_channel else 1
+    k_warned = False
     start = time.perf_counter()
-    done, failed = 0, len(errors)
+    done, failed = 0, len(errors) + len(plan.errors)
     pending: dict[tuple[int, int], list[tuple[Path, torch.Tensor]]] = defaultdict(list)
-    progress = tqdm(total=len(targets), unit="img", desc="enhancing", file=sys.stderr)
+    progress = tqdm(total=len(plan.targets), unit="img", desc="enhancing", file=sys.stderr)
 
     def flush(size: tuple[int, int]) -> None:
         nonlocal done, failed
@@ -165,27 +206,42 @@ def run(options: InferOptions) -> int:
         try:
             with torch.inference_mode():
                 result = enhancer(torch.stack([x for _, x in batch]).to(device), return_std=options.uncertainty)
-            for i, (path, _) in enumerate(batch):
-                write_png(result.image[i], targets[path])
-                if result.std is not None:
-                    std_rgb = (result.std[i] / STD_WHITE).clamp(0, 1).expand(3, -1, -1)
-                    write_png(std_rgb, options.output / f"{path.stem}_std.png")
-            done += len(batch)
-        except (RuntimeError, ValueError, OSError) as err:  # e.g. out of memory on a huge image
+        except (RuntimeError, ValueError) as err:  # e.g. out of memory on a huge image
             failed += len(batch)
             for path, _ in batch:
-                tqdm.write(f"infer.py: error: {path}: enhancement failed ({err})", file=sys.stderr)
-        progress.update(len(batch))
+                _error(f"{path}: enhancement failed ({_one_line(err)})")
+            progress.update(len(batch))
+            return
+        for i, (path, _) in enumerate(batch):  # each image's writes succeed or fail on their own
+            images = [result.image[i]]
+            if result.std is not None:
+                images.append((result.std[i] / STD_WHITE).clamp(0, 1).expand(3, -1, -1))
+            try:
+                for image, target in zip(images, plan.targets[path], strict=True):
+                    write_png(image, target)
+                done += 1
+            except (OSError, ValueError) as err:
+                failed += 1
+                _error(f"{path}: cannot write its output ({_one_line(err)})")
+            progress.update(1)
 
-    for path in targets:
+    for path in plan.targets:
         try:
             image = read_image(path, max_pixels=options.max_pixels)
         except ImageReadError as err:
-            tqdm.write(f"infer.py: error: {err}", file=sys.stderr)
+            _error(str(err))
             failed += 1
             progress.update(1)
             continue
+        frames = frame_count(path)
+        if frames > 1:
+            _note(f"{path}: {frames} frames; only the first is enhanced")
         size = (image.shape[1], image.shape[2])
+        samples = samples_per_gp(*size, gp_channels, enhancer.config.gp.cluster_points)
+        if options.k > samples and not k_warned:
+            k_warned = True
+            _warning(f"--k {options.k} is more than the {samples} patch pairs of {path} ({size[1]} x {size[0]}); "
+                     "such small images use k = their number of patch pairs")
         pending[size].append((path, image))
         if len(pending[size]) >= options.batch_size:
             flush(size)
@@ -197,15 +253,36 @@ def run(options: InferOptions) -> int:
     return 1 if failed else 0
 
 
+def _one_line(err: BaseException) -> str:
+    """An exception's message on one line (the first line of a multi-line one)."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status. User mistakes print one line, no traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line
+        return _main(args)
+
+
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    """Python warnings (e.g. k-means finding fewer distinct centres than k) as one line each."""
+    _warning(_one_line(Exception(str(message))))
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
-        if args.k < 1 or (args.patch is not None and args.patch < 1) or args.batch_size < 1:
-            raise UsageError(f"--k, --patch and --batch-size must be >= 1, got {args.k}, {args.patch}, {args.batch_size}")
+        K_RANGE.check(args.k)
+        BATCH_SIZE_RANGE.check(args.batch_size)
+        MAX_PIXELS_RANGE.check(args.max_pixels)
+        if args.patch is not None:
+            PATCH_RANGE.check(args.patch)
         if not 0 <= args.strength <= MAX_STRENGTH:
-            raise UsageError(f"--strength must be in [0, {MAX_STRENGTH:g}], got {args.strength:g}")
+            raise UsageError(f"--strength {args.strength:g}: must be in 0..{MAX_STRENGTH:g}")
         if args.checkpoint is not None and not args.checkpoint.is_file():
             raise UsageError(f"--checkpoint: no such file: {args.checkpoint}")
         if args.demo:
@@ -221,12 +298,15 @@ def main(argv: list[str] | None = None) -> int:
             inputs=args.inputs, output=args.output, mode=args.mode, k=args.k, patch=args.patch,
             device=args.device, batch_size=args.batch_size, uncertainty=args.uncertainty,
             checkpoint=args.checkpoint, seed=args.seed, max_pixels=args.max_pixels, noise_gate=args.noise_gate,
-            strength=args.strength,
+            overwrite=args.overwrite, strength=args.strength,
         )
         return run(options)
     except UsageError as err:
         print(f"infer.py: error: {err}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError) as err:  # e.g. a checkpoint that is not one
-        print(f"infer.py: error: {err}", file=sys.stderr)
+        print(f"infer.py: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("infer.py: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

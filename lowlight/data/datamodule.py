@@ -12,7 +12,7 @@ from lowlight.data.brackets import BracketOptions, BracketScene, load_scenes, sc
 from lowlight.data.darken import DarkeningConfig
 from lowlight.data.datasets import EpochSampler, LowLightTrainDataset, LowLightValDataset
 from lowlight.data.pair_datasets import MixedTrainDataset, RealPairTrainDataset, RealPairValDataset
-from lowlight.data.sources import gather_image_paths, split_holdout
+from lowlight.data.sources import DataSourceError, gather_image_paths, split_holdout
 
 
 class LowLightDataModule(L.LightningDataModule):
@@ -165,7 +165,7 @@ class LowLightDataModule(L.LightningDataModule):
         if stage in (None, "fit") and self.train_dataset is None:
             paths, _ = self._train_and_holdout_photos()
             if not paths:
-                raise ValueError(
+                raise DataSourceError(
                     f"no training images in coco_train={[str(p) for p in self.coco_train]}, "
                     f"train_dirs={[str(p) for p in self.train_dirs]}"
                 )
@@ -192,7 +192,7 @@ class LowLightDataModule(L.LightningDataModule):
             else:
                 paths = gather_image_paths(self.coco_val, self.val_dirs)
             if not paths:
-                raise ValueError(
+                raise DataSourceError(
                     f"no validation images in coco_val={[str(p) for p in self.coco_val]}, "
                     f"val_dirs={[str(p) for p in self.val_dirs]}"
                 )

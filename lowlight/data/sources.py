@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,6 +12,10 @@ from pathlib import Path
 from pycocotools.coco import COCO
 
 from lowlight.io.images import list_images
+
+
+class DataSourceError(ValueError):
+    """A data source that cannot give images: a broken annotation file, no image, all files missing."""
 
 
 def coco_split_folder(annotation_json: Path) -> Path:
@@ -38,7 +43,8 @@ def coco_image_paths(annotation_json: Path) -> list[Path]:
 
     Raises:
         FileNotFoundError: the JSON or its image folder does not exist.
-        ValueError: the JSON lists no image.
+        DataSourceError: the JSON is not valid COCO (truncated, not an object, no ``images`` list),
+            lists no image, or none of its images exists.
     """
     annotation_json = Path(annotation_json)
     if not annotation_json.is_file():
@@ -49,13 +55,31 @@ def coco_image_paths(annotation_json: Path) -> list[Path]:
             f"COCO image folder not found: {folder} (expected beside the folder of "
             f"{annotation_json})"
         )
+    _check_coco_json(annotation_json)
     # pycocotools prints progress ("loading annotations into memory...") on stdout.
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO(str(annotation_json))
     names = sorted(image["file_name"] for image in coco.loadImgs(coco.getImgIds()))
     if not names:
-        raise ValueError(f"{annotation_json} lists no image")
-    return [folder / name for name in names]
+        raise DataSourceError(f"{annotation_json} lists no image")
+    paths = [folder / name for name in names]
+    if not any(path.is_file() for path in paths):
+        raise DataSourceError(f"none of the {len(paths)} images {annotation_json} lists is in {folder}")
+    return paths
+
+
+def _check_coco_json(annotation_json: Path) -> None:
+    """Raise :class:`DataSourceError` unless the file is a JSON object with an ``images`` list of objects."""
+    try:
+        with annotation_json.open(encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataSourceError(f"{annotation_json}: not a valid JSON file (truncated?): {err}") from err
+    if not isinstance(data, dict):
+        raise DataSourceError(f"{annotation_json}: expected a COCO JSON object, got a {type(data).__name__}")
+    images = data.get("images")
+    if not isinstance(images, list) or not all(isinstance(i, dict) and "file_name" in i and "id" in i for i in images):
+        raise DataSourceError(f"{annotation_json}: no COCO 'images' list of objects with 'id' and 'file_name'")
 
 
 def folder_image_paths(folder: Path) -> list[Path]:

@@ -126,16 +126,45 @@ def load_reference_cnn(path: Path, device: torch.device | str = "cpu") -> Refere
     arch = header.get("arch")
     if arch not in ARCHITECTURES:
         raise ValueError(f"{path}: unknown or missing architecture {arch!r}")
-    net = ARCHITECTURES[arch](**json.loads(header.get("arch_config", "{}")))
+    net = _build_net(path, arch, header.get("arch_config", "{}"))
     state = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
     try:
         net.load_state_dict(state)
     except RuntimeError as err:
-        raise ValueError(f"{path}: weights do not fit {arch}: {err}") from err
+        raise ValueError(f"{path}: weights do not fit {arch}: {_state_dict_summary(net, state)}") from err
     extra = {k: v for k, v in tensors.items() if not k.startswith("net.")}
     skip = {"arch", "arch_config", "channels"}
     metadata = {k: v for k, v in header.items() if k not in skip}
     return ReferenceCheckpoint(net.to(device).eval(), header.get("channels", "rgb"), extra, metadata)
+
+
+def _build_net(path: Path, arch: str, arch_config: str) -> nn.Module:
+    """The architecture ``arch`` built from the checkpoint's JSON ``arch_config``; a one-line ``ValueError`` if it cannot be."""
+    try:
+        config = json.loads(arch_config)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: arch_config is not JSON ({err})") from err
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: arch_config must be a JSON object, got {arch_config!r}")
+    try:
+        return ARCHITECTURES[arch](**config)
+    except (TypeError, ValueError) as err:  # an unknown key, a bad value
+        raise ValueError(f"{path}: arch_config {arch_config} does not fit {arch} ({err})") from err
+
+
+def _state_dict_summary(net: nn.Module, state: dict[str, Tensor]) -> str:
+    """One line saying how ``state`` differs from ``net``'s own weights (names and shapes)."""
+    own = net.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{name} {tuple(state[name].shape)} (expected {tuple(own[name].shape)})"
+              for name in sorted(set(own) & set(state)) if state[name].shape != own[name].shape]
+    parts = []
+    for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
+        if names:
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            parts.append(f"{label}: {', '.join(names[:3])}{more}")
+    return "; ".join(parts) or "tensors do not load"
 
 
 def export_lightning_checkpoint(ckpt_path: Path, out_path: Path, net: nn.Module, channels: str,

@@ -75,6 +75,25 @@ class EnhancerConfig:
             raise ValueError(f"lm_colour must be 'carry' or 'ratio', got {self.lm_colour!r}")
 
 
+def keep_neutral(lq: Tensor, out: Tensor) -> Tensor:
+    """Grey out the output of images whose input is grey (R = G = B at every pixel).
+
+    A neutral input (a grayscale photo, a flat black frame) holds no colour, so any hue in the
+    output is the CNN's invention: such images get the mean of the output's channels.
+
+    Args:
+        lq: (B, 3, H, W) the input.
+        out: (B, 3, H, W) its enhancement.
+
+    Returns:
+        (B, 3, H, W): ``out``, neutral where ``lq`` is.
+    """
+    neutral = (lq == lq[:, :1]).flatten(1).all(dim=1).view(-1, 1, 1, 1)  # (B, 1, 1, 1)
+    if not bool(neutral.any()):
+        return out
+    return torch.where(neutral, out.mean(dim=1, keepdim=True).expand_as(out), out)
+
+
 @dataclass
 class EnhanceResult:
     """Output of :class:`Enhancer`.
@@ -133,9 +152,12 @@ class Enhancer(nn.Module):
         loaded = load_reference_cnn(path, device)
         if (loaded.channels == "y") != (config.mode == "lm"):
             raise ValueError(f"{path} holds a {loaded.channels!r} CNN, which does not fit mode {config.mode!r}")
-        learned_gp = load_learned_gp(loaded)
-        if learned_gp is not None:
-            config = replace(config, gp=options_for_checkpoint(config.gp, learned_gp, loaded.metadata))
+        try:
+            learned_gp = load_learned_gp(loaded)
+            if learned_gp is not None:
+                config = replace(config, gp=options_for_checkpoint(config.gp, learned_gp, loaded.metadata))
+        except (TypeError, ValueError, RuntimeError) as err:  # bad gp.* tensors or options
+            raise ValueError(f"{path}: {err}") from err
         return cls(loaded.net, config, learned_gp=learned_gp).to(device)
 
     def reference(self, lq: Tensor) -> Tensor:
@@ -158,7 +180,9 @@ class Enhancer(nn.Module):
             :class:`EnhanceResult`.
         """
         check_image(lq, 3, "lq")
-        ref = self.reference(lq).clamp(0.0, 1.0)
+        # one CNN call per image: convolution kernels pick their algorithm (and rounding) by batch
+        # size, and a batch must give the bytes its images give one by one
+        ref = torch.cat([self.reference(image) for image in lq.split(1)]).clamp(0.0, 1.0)
         low = rgb_to_luma(lq) if self.config.mode == "lm" else lq
         std = None
         gp_weight = None
@@ -184,7 +208,7 @@ class Enhancer(nn.Module):
             if std is not None:
                 std = (1 - keep) * std
         out = apply_strength(lq, out, self.config.strength)
-        return EnhanceResult(out, ref, std)
+        return EnhanceResult(keep_neutral(lq, out), ref, std)
 
     def _colourise(self, lq: Tensor, luma_in: Tensor, luma_out: Tensor) -> Tensor:
         """LM colour: (B, 3, H, W) from the enhanced luma (B, 1, H, W)."""

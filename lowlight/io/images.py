@@ -6,12 +6,21 @@ Conversions (documented for users in the README):
   to 8 bits on reading);
 - palette (``P``) and ``CMYK``/``YCbCr``/``LAB`` -> RGB through Pillow;
 - alpha (``RGBA``, ``LA``, ``PA``) -> composited over black, since a transparent pixel carries no
-  light.
+  light;
+- animated files (GIF, WEBP, TIFF pages) -> their first frame (:func:`frame_count` tells).
+
+Size limit: ``max_pixels`` is checked from the header, before any pixel is decoded, and Pillow's
+own decompression-bomb guard is held to the same limit while the file is open, so a huge
+declared size is one :class:`ImageReadError` like any other bad input.
 """
 
 from __future__ import annotations
 
+import re
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +30,10 @@ from torch import Tensor
 
 from lowlight.io.atomic import atomic_path
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
 DEFAULT_MAX_PIXELS = 64_000_000  # about 8K x 8K; an enhancement of that size needs ~30 GB
+
+_PILLOW_LIMIT_LOCK = threading.Lock()
 
 
 class ImageReadError(ValueError):
@@ -64,23 +75,57 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.width * img.height > max_pixels:
-                    raise ImageReadError(
-                        f"{path}: {img.width} x {img.height} image exceeds the limit of "
-                        f"{max_pixels} pixels"
-                    )
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                array = _to_rgb_array(img)
+        with _pillow_limit(max_pixels), Image.open(path) as img:
+            if img.width * img.height > max_pixels:  # from the header: nothing decoded yet
+                raise ImageReadError(
+                    f"{path}: {img.width} x {img.height} image exceeds the limit of {max_pixels} pixels"
+                )
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            array = _to_rgb_array(img)
     except ImageReadError:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as err:
+    except Image.DecompressionBombError as err:  # Pillow's guard (held to max_pixels) fired first
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        size = f"image of {found.group(1)} pixels" if found else "image"
+        raise ImageReadError(f"{path}: {size} exceeds the limit of {max_pixels} pixels") from err
+    except (OSError, SyntaxError, ValueError) as err:
         # Pillow reports "cannot identify image file" and "image file is truncated" as OSError.
         raise ImageReadError(f"{path}: not a readable image ({err})") from err
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()  # (3, H, W)
+
+
+def frame_count(path: Path) -> int:
+    """Frames (or pages) in an image file; 1 for a still image or one Pillow cannot read.
+
+    :func:`read_image` uses the first frame only; callers say so when this is more than 1.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                return int(getattr(img, "n_frames", 1))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):  # read_image reports it
+        return 1
+
+
+@contextmanager
+def _pillow_limit(max_pixels: int) -> Iterator[None]:
+    """Hold Pillow's decompression-bomb guard to ``max_pixels`` while a file is opened and decoded.
+
+    Pillow checks declared sizes in ``Image.open`` and while decoding some formats (GIF frames):
+    it warns above ``Image.MAX_IMAGE_PIXELS`` and raises ``DecompressionBombError`` above twice
+    that. Set to ``max_pixels``, the warning says what :func:`read_image` checks itself (and is
+    silenced), and the error can only fire for sizes beyond the limit.
+    """
+    with _PILLOW_LIMIT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
 
 
 def _to_rgb_array(img: Image.Image) -> np.ndarray:

@@ -56,7 +56,7 @@ def test_enhances_files_folders_and_globs(tmp_path: Path, rgb_checkpoint: Path,
         assert enhanced.shape == (3, *size)
         assert read_image(out / f"{stem}_std.png").shape == (3, *size)
     assert "enhanced 3 image(s)" in capsys.readouterr().out
-    assert not list(out.glob("*.part"))
+    assert not list(out.glob(".*.lowlight-tmp"))
 
 
 def test_bad_inputs_fail_alone_and_set_the_exit_status(tmp_path: Path, rgb_checkpoint: Path,
@@ -77,7 +77,7 @@ def test_bad_inputs_fail_alone_and_set_the_exit_status(tmp_path: Path, rgb_check
     for path, expected in modes.values():  # grayscale, RGBA, CMYK, 16-bit are converted
         assert read_image(out / f"{path.stem}.png").shape == (3, *expected.shape[:2])
     assert (out / f"{good.stem}.png").exists()
-    assert not list(out.glob("*.part")) and not list(out.glob(".*"))
+    assert not list(out.glob(".*.lowlight-tmp")) and not list(out.glob(".*"))
 
 
 def test_refuses_to_overwrite_inputs(tmp_path: Path, rgb_checkpoint: Path,
@@ -102,7 +102,7 @@ def test_lm_mode_with_a_luma_checkpoint(tmp_path: Path, y_checkpoint: Path) -> N
     [
         ([], "give at least one INPUT"),
         (["x.png"], "-o/--output OUTDIR is required"),
-        (["x.png", "-o", "o", "--k", "0"], "must be >= 1"),
+        (["x.png", "-o", "o", "--k", "0"], r"--k 0: must be in 1\.\.4096"),
         (["x.png", "-o", "o", "--checkpoint", "nope.safetensors"], "no such file: nope.safetensors"),
         (["x.png", "-o", "o", "--device", "cuda:0"], "CUDA is not available|could not"),
         (["x.png", "-o", "o", "--device", "tpu"], "unknown device|expected cpu or cuda"),

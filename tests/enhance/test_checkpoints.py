@@ -32,7 +32,7 @@ def test_round_trip_keeps_weights_config_extra_and_metadata(tmp_path: Path) -> N
     assert torch.equal(loaded.extra["gp.log_lengthscale"], extra["gp.log_lengthscale"])
     assert loaded.metadata == {"data": "tiny"} and loaded.channels == "rgb"
     assert not loaded.net.training
-    assert not list(tmp_path.glob("*.part"))
+    assert not list(tmp_path.glob(".*.lowlight-tmp"))
 
 
 def test_errors_name_the_file(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def test_write_results_files(tmp_path: Path) -> None:
     assert [r["method"] for r in data["bright"]] == ["dark", "lime"]
     with Image.open(paths["sheet"]) as sheet:
         assert sheet.size == (2 * 256, 256 + 20)
-    assert not list((tmp_path / "out").glob("*.part"))
+    assert not list((tmp_path / "out").glob(".*.lowlight-tmp"))
 
 
 def test_contact_sheet_layout() -> None:

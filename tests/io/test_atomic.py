@@ -15,7 +15,7 @@ def test_replaces_the_destination_with_the_umask_mode(tmp_path: Path) -> None:
     previous = os.umask(0o022)
     try:
         with atomic_path(destination) as tmp:
-            assert tmp.parent == tmp_path and tmp.name.startswith(".out.txt.") and tmp.suffix == ".part"
+            assert tmp.parent == tmp_path and tmp.name.startswith(f".out.txt.{os.getpid()}.") and tmp.name.endswith(".lowlight-tmp")
             tmp.write_text("new")
             assert destination.read_text() == "old"  # untouched until the block ends
     finally:
@@ -31,3 +31,16 @@ def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
         tmp.write_bytes(b"half")
         raise RuntimeError("disk full")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_temp_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
+    from lowlight.io.atomic import remove_stale_temp_files
+
+    dead = tmp_path / ".a.png.999999999.x1.lowlight-tmp"
+    live = tmp_path / f".b.png.{os.getpid()}.x2.lowlight-tmp"
+    other = tmp_path / ".c.png.x3.part"
+    for path in (dead, live, other):
+        path.write_bytes(b"half")
+    assert remove_stale_temp_files(tmp_path) == [dead]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])
+    assert remove_stale_temp_files(tmp_path / "missing") == []
