@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from lowlight.baselines import auto_gamma
+from lowlight.baselines.classic import auto_gamma
 from lowlight.cli.demo import demo_images, psnr
 from lowlight.data.darken import gamma_darken, quantize_8bit
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig

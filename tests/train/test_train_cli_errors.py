@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lowlight.cli import train
+from lowlight.train import cli as train
 from lowlight.train.cli import main
 from tests.images import write_coco_split
 
