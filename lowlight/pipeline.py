@@ -24,6 +24,7 @@ from lowlight.gp.exact import ExactGPState, se_gp_fit, se_gp_predict
 from lowlight.gp.fit import FitOptions, fit_hyperparameters
 from lowlight.gp.hyperparameters import HeuristicOptions, SEHyperparameters, heuristic_hyperparameters
 from lowlight.gp.kmeans import cluster_means, kmeans
+from lowlight.gp.warm_start import WarmStart
 from lowlight.patches import centre_index, gather_patches, pad_for_patches
 
 
@@ -148,7 +149,8 @@ def sample_cluster_points(
 
 
 def fit_clustered_gp(low: Tensor, ref: Tensor, options: GPOptions,
-                     hyperparameters: SEHyperparameters | None = None) -> GPFit:
+                     hyperparameters: SEHyperparameters | None = None,
+                     warm: WarmStart | None = None) -> GPFit:
     """Cluster patch pairs and condition the GP on the centres (the O(k^3) training).
 
     Args:
@@ -157,6 +159,9 @@ def fit_clustered_gp(low: Tensor, ref: Tensor, options: GPOptions,
         options: :class:`GPOptions`.
         hyperparameters: fixed or learned hyperparameters for all G groups; ``None``: set by
             ``options.hyperparameters``.
+        warm: a previous fit to start from (video): its centres seed the k-means (a few Lloyd
+            iterations, no k-means++) when their shape fits, and heuristic or fitted
+            hyperparameters are blended with its own (fixed ``hyperparameters`` are not).
 
     Returns:
         :class:`GPFit`.
@@ -172,9 +177,12 @@ def fit_clustered_gp(low: Tensor, ref: Tensor, options: GPOptions,
                   for i in range(g)]
     points = sample_cluster_points(groups_low, groups_ref, options, generators)  # (G, n, D)
     k = min(options.k, points.shape[1])
+    init = None if warm is None else warm.init_centres(g, k, points.shape[2])  # (G, k, D) or None
+    max_iter = options.kmeans_max_iter if warm is None or init is None else warm.lloyd_iterations
     with torch.no_grad():  # one call per group: each draws from its own generator
         labels = torch.cat([
-            kmeans(points[i : i + 1].detach(), k, generator=gen, max_iter=options.kmeans_max_iter).labels
+            kmeans(points[i : i + 1].detach(), k, generator=gen, max_iter=max_iter,
+                   init=None if init is None else init[i : i + 1]).labels
             for i, gen in enumerate(generators)
         ])  # (G, n)
     centres = cluster_means(points, labels, k)  # (G, k, D), differentiable
@@ -191,6 +199,8 @@ def fit_clustered_gp(low: Tensor, ref: Tensor, options: GPOptions,
             hyperparameters = fit_hyperparameters(
                 train_x.detach(), train_y.detach(), hyperparameters, FitOptions(steps=options.fit_steps)
             ).hyperparameters
+        if warm is not None:
+            hyperparameters = warm.blend(hyperparameters)
     state = se_gp_fit(train_x, train_y, hyperparameters)
     return GPFit(state, centres, g // low.shape[0], c)
 

@@ -16,6 +16,9 @@ from tqdm import tqdm
 from lowlight.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig
 from lowlight.imageio import DEFAULT_MAX_PIXELS, ImageReadError, is_image_file, list_images, read_image, write_png
 from lowlight.pipeline import GPOptions
+from lowlight.video.cli import add_video_arguments, enhance_video_input, video_options
+from lowlight.video.reader import is_video_file, list_videos
+from lowlight.video.temporal import DEFAULT_STRENGTH
 
 #: the uncertainty PNG maps this posterior standard deviation (in [0, 1] intensity units) to white
 STD_WHITE = 0.1
@@ -41,6 +44,8 @@ class InferOptions:
     seed: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
     noise_gate: bool = False
+    temporal: float = DEFAULT_STRENGTH
+    frame_batch: int = 8
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                              f"{SUGGESTED_NOISE_GATE[0]}); clean ones get the CNN's output: sharper, ~4x faster")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse larger images (default {DEFAULT_MAX_PIXELS})")
+    add_video_arguments(parser)
     return parser
 
 
@@ -88,23 +94,23 @@ def resolve_device(name: str) -> torch.device:
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
-    """Files from files, folders (their images) and globs; plus one error line per bad input."""
+    """Files from files, folders (their images and videos) and globs; plus one error line per bad input."""
     files: list[Path] = []
     errors: list[str] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = list_images(path)
+            found = sorted(list_images(path) + list_videos(path))
             if not found:
-                errors.append(f"{path}: folder holds no images")
+                errors.append(f"{path}: folder holds no images or videos")
             files.extend(found)
         elif path.exists():
             files.append(path)
         elif glob.has_magic(item):
             matched = sorted(Path(m) for m in glob.glob(item))
-            images = [m for m in matched if is_image_file(m)]
+            images = [m for m in matched if is_image_file(m) or is_video_file(m)]
             if not images:
-                errors.append(f"{item}: pattern matches no images")
+                errors.append(f"{item}: pattern matches no images or videos")
             files.extend(images)
         else:
             errors.append(f"{path}: no such file or folder")
@@ -112,13 +118,13 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
 
 
 def plan_outputs(files: list[Path], outdir: Path) -> tuple[dict[Path, Path], list[str]]:
-    """Map each input to ``outdir/<stem>.png``; refuse overwriting an input or a name twice."""
+    """Map each input to ``outdir/<stem>.png`` (a video to ``<stem>.mp4``); refuse overwriting an input or a name twice."""
     targets: dict[Path, Path] = {}
     errors: list[str] = []
     taken: dict[Path, Path] = {}
     inputs = {f.resolve() for f in files}
     for f in files:
-        target = outdir / f"{f.stem}.png"
+        target = outdir / f"{f.stem}{'.mp4' if is_video_file(f) else '.png'}"
         resolved = target.resolve()
         if resolved in inputs:
             errors.append(f"{f}: output {target} would overwrite an input; choose another -o folder")
@@ -133,6 +139,7 @@ def plan_outputs(files: list[Path], outdir: Path) -> tuple[dict[Path, Path], lis
 def run(options: InferOptions) -> int:
     """Enhance every input; returns the exit status (0 all done, 1 some failed)."""
     device = resolve_device(options.device)
+    video = video_options(options.temporal, options.frame_batch, options.max_pixels, device)
     gp = GPOptions(k=options.k, seed=options.seed)
     gp = gp if options.patch is None else replace(gp, patch=options.patch)
     config = EnhancerConfig(mode=options.mode, gp=gp, noise_gate=SUGGESTED_NOISE_GATE if options.noise_gate else None)
@@ -173,6 +180,13 @@ def run(options: InferOptions) -> int:
         progress.update(len(batch))
 
     for path in targets:
+        if is_video_file(path):
+            if enhance_video_input(enhancer, path, targets[path], video):
+                done += 1
+            else:
+                failed += 1
+            progress.update(1)
+            continue
         try:
             image = read_image(path, max_pixels=options.max_pixels)
         except ImageReadError as err:
@@ -214,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             inputs=args.inputs, output=args.output, mode=args.mode, k=args.k, patch=args.patch,
             device=args.device, batch_size=args.batch_size, uncertainty=args.uncertainty,
             checkpoint=args.checkpoint, seed=args.seed, max_pixels=args.max_pixels, noise_gate=args.noise_gate,
+            temporal=args.temporal, frame_batch=args.frame_batch,
         )
         return run(options)
     except UsageError as err:

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from lowlight.gp.exact import se_gp_fit
 from lowlight.gp.hyperparameters import HeuristicOptions, SEHyperparameters, heuristic_hyperparameters
+from lowlight.gp.warm_start import WarmStart
 from lowlight.patches import centre_index
 from lowlight.pipeline import GPFit, GPOptions, fit_clustered_gp, predict_clustered_gp
 
@@ -140,13 +141,15 @@ class LearnedClusteredGP(nn.Module):
             self.log_noise_variance, self.parametrisation, noise_fraction,
         )
 
-    def fit(self, low: Tensor, ref: Tensor, options: GPOptions) -> GPFit:
+    def fit(self, low: Tensor, ref: Tensor, options: GPOptions, warm: WarmStart | None = None) -> GPFit:
         """Cluster the patch pairs and condition the GPs with the learned hyperparameters.
 
         Args:
             low: (B, C, H, W) float in [0, 1], low-light image.
             ref: (B, C, H, W) float in [0, 1], the reference.
             options: clustering and GP options; ``options.hyperparameters`` is not used.
+            warm: a previous fit to start from (see :func:`lowlight.pipeline.fit_clustered_gp`);
+                the learned hyperparameters are blended with its own.
 
         Returns:
             :class:`lowlight.pipeline.GPFit`, differentiable in ``low``, ``ref`` and the parameters.
@@ -155,7 +158,7 @@ class LearnedClusteredGP(nn.Module):
             raise RuntimeError("absolute hyperparameters are not set: call initialise_from_heuristic first")
         # The pipeline's own fit clusters; its heuristic GP on the k centres costs O(k^3) with
         # k <= a few hundred, next to nothing beside the every-pixel prediction.
-        clustered = fit_clustered_gp(low, ref, replace(options, hyperparameters="heuristic"))
+        clustered = fit_clustered_gp(low, ref, replace(options, hyperparameters="heuristic"), warm=warm)
         if clustered.groups_per_image != self.n_groups:
             raise ValueError(
                 f"{self.n_groups} learned hyperparameter group(s), but the options make "
@@ -164,6 +167,8 @@ class LearnedClusteredGP(nn.Module):
             )
         train_x, train_y = gp_training_data(clustered.centres, options)  # (G, k, d_in), (G, k, d_out)
         hyperparameters = self.hyperparameters(train_x, train_y, options.noise_fraction)
+        if warm is not None:
+            hyperparameters = warm.blend(hyperparameters)
         return replace(clustered, state=se_gp_fit(train_x, train_y, hyperparameters))
 
     def forward(
