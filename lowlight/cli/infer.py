@@ -46,6 +46,7 @@ class InferOptions:
     noise_gate: bool = False
     temporal: float = DEFAULT_STRENGTH
     frame_batch: int = 8
+    work_height: int = 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,7 +140,7 @@ def plan_outputs(files: list[Path], outdir: Path) -> tuple[dict[Path, Path], lis
 def run(options: InferOptions) -> int:
     """Enhance every input; returns the exit status (0 all done, 1 some failed)."""
     device = resolve_device(options.device)
-    video = video_options(options.temporal, options.frame_batch, options.max_pixels, device)
+    video = video_options(options.temporal, options.frame_batch, options.work_height, options.max_pixels, device)
     gp = GPOptions(k=options.k, seed=options.seed)
     gp = gp if options.patch is None else replace(gp, patch=options.patch)
     config = EnhancerConfig(mode=options.mode, gp=gp, noise_gate=SUGGESTED_NOISE_GATE if options.noise_gate else None)
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             inputs=args.inputs, output=args.output, mode=args.mode, k=args.k, patch=args.patch,
             device=args.device, batch_size=args.batch_size, uncertainty=args.uncertainty,
             checkpoint=args.checkpoint, seed=args.seed, max_pixels=args.max_pixels, noise_gate=args.noise_gate,
-            temporal=args.temporal, frame_batch=args.frame_batch,
+            temporal=args.temporal, frame_batch=args.frame_batch, work_height=args.work_height,
         )
         return run(options)
     except UsageError as err:

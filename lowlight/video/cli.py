@@ -23,20 +23,27 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"weight in [0, 1) of the previous frames in the CNN curves, GP centres and "
                             f"hyperparameters (default {DEFAULT_STRENGTH}); 0 = per-frame enhancement")
     group.add_argument("--frame-batch", type=int, default=8, metavar="N", help="video frames enhanced together (8)")
+    group.add_argument("--work-height", type=int, default=0, metavar="H",
+                       help="enhance video frames downscaled to H rows and upsample the result: faster, softer "
+                            "(default 0: full resolution)")
 
 
-def video_options(temporal: float, frame_batch: int, max_pixels: int, device: torch.device) -> VideoJobOptions:
+def video_options(temporal: float, frame_batch: int, work_height: int, max_pixels: int,
+                  device: torch.device) -> VideoJobOptions:
     """The options of every video of a run, from the command line's values.
 
     Raises:
-        ValueError: ``temporal`` outside [0, 1) or ``frame_batch`` < 1 (named in the message).
+        ValueError: ``temporal`` outside [0, 1), ``frame_batch`` < 1 or ``work_height`` < 0
+            (named in the message).
     """
     if not 0 <= temporal < 1:
         raise ValueError(f"--temporal must be in [0, 1), got {temporal}")
     if frame_batch < 1:
         raise ValueError(f"--frame-batch must be >= 1, got {frame_batch}")
+    if work_height < 0:
+        raise ValueError(f"--work-height must be >= 0, got {work_height}")
     return VideoJobOptions(batch_size=frame_batch, temporal=TemporalOptions(strength=temporal),
-                           max_pixels=max_pixels, device=device)
+                           max_pixels=max_pixels, device=device, work_height=work_height)
 
 
 def enhance_video_input(enhancer: Enhancer, source: Path, target: Path, options: VideoJobOptions) -> bool:

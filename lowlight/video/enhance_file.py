@@ -19,6 +19,7 @@ from lowlight.atomic import atomic_path
 from lowlight.enhancer import Enhancer
 from lowlight.imageio import DEFAULT_MAX_PIXELS
 from lowlight.video.reader import VideoReader
+from lowlight.video.resize import enhance_at_work_size
 from lowlight.video.temporal import TemporalOptions, VideoEnhancer
 from lowlight.video.writer import EncoderOptions, VideoWriter
 
@@ -33,6 +34,8 @@ class VideoJobOptions:
         encoder: :class:`EncoderOptions`.
         max_pixels: refuse frames larger than this.
         device: where the frames are enhanced (the enhancer's device).
+        work_height: enhance frames downscaled to this many rows and upsample the result
+            (:mod:`lowlight.video.resize`; faster, softer); 0 = full resolution.
     """
 
     batch_size: int = 8
@@ -40,10 +43,13 @@ class VideoJobOptions:
     encoder: EncoderOptions = field(default_factory=EncoderOptions)
     max_pixels: int = DEFAULT_MAX_PIXELS
     device: torch.device | str = "cpu"
+    work_height: int = 0
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size!r}")
+        if self.work_height < 0:
+            raise ValueError(f"work_height must be >= 0, got {self.work_height!r}")
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ def enhance_video_file(enhancer: Enhancer, source: Path, target: Path, options: 
             def flush() -> None:
                 nonlocal written
                 if batch:
-                    out = video(torch.stack(batch).to(options.device))
+                    out = enhance_at_work_size(video, torch.stack(batch).to(options.device), options.work_height)
                     writer.write(out.cpu(), stamps)
                     written += len(batch)
                     bar.update(len(batch))

@@ -5,9 +5,10 @@ Two numbers, from BT.601 luma:
 - ``mean_luma``: the standard deviation over time of the frame-to-frame change of the frame's mean
   luma, ``std_t(m_{t+1} - m_t)``. A steady pan or fade changes ``m`` at a steady pace and scores
   near 0; an exposure that jumps with each frame's noise scores high.
-- ``lowpass``: the same for a low-pass luma map (the mean over cells of ``cell`` x ``cell``
-  pixels), ``sqrt(mean over cells of var_t(L_{t+1} - L_t))``: local brightness jumps that a
-  global mean averages away.
+- ``lowpass``: the same for a low-pass luma map (the mean luma of each cell of a coarse grid,
+  ``rows`` high, square cells), ``sqrt(mean over cells of var_t(L_{t+1} - L_t))``: local
+  brightness jumps that a global mean averages away. The cells are large (40 pixels at 360
+  rows) so that the motion of a pan barely moves content across them.
 
 Compare an output's figures with those of the bright original of the same clip (the ratio is what
 the README reports): 1.0 means no more flicker than the scene itself has.
@@ -45,13 +46,13 @@ class FlickerMeter:
     """Accumulates a clip's flicker batch by batch (memory: a few low-pass maps).
 
     Args:
-        cell: side in pixels of the low-pass map's cells (the map is the area mean over them).
+        rows: rows of the low-pass grid (its columns follow the frame's aspect).
     """
 
-    def __init__(self, cell: int = 16) -> None:
-        if cell < 1:
-            raise ValueError(f"cell must be >= 1, got {cell!r}")
-        self.cell = cell
+    def __init__(self, rows: int = 9) -> None:
+        if rows < 1:
+            raise ValueError(f"rows must be >= 1, got {rows!r}")
+        self.rows = rows
         self._previous: tuple[float, Tensor] | None = None
         self._mean_steps: list[float] = []
         self._sum: Tensor | None = None  # per cell: sum of steps, sum of squared steps
@@ -63,7 +64,8 @@ class FlickerMeter:
         check_image(frames, 3, "frames")
         luma = rgb_to_luma(frames.detach().double())  # (B, 1, H, W)
         h, w = luma.shape[-2:]
-        maps = F.adaptive_avg_pool2d(luma, (max(1, h // self.cell), max(1, w // self.cell)))[:, 0]
+        grid = (min(self.rows, h), min(w, max(1, round(self.rows * w / h))))
+        maps = F.adaptive_avg_pool2d(luma, grid)[:, 0]  # (B, rows, columns)
         means = luma.mean(dim=(1, 2, 3))  # (B,)
         for mean, low in zip(means.tolist(), maps, strict=True):
             if self._previous is not None:
@@ -87,8 +89,8 @@ class FlickerMeter:
         return FlickerStats(mean_luma, math.sqrt(float(variance.mean())), self._frames)
 
 
-def clip_flicker(frames: Tensor, cell: int = 16) -> FlickerStats:
+def clip_flicker(frames: Tensor, rows: int = 9) -> FlickerStats:
     """:class:`FlickerMeter` on a whole clip held in memory: (T, 3, H, W) float in [0, 1], T >= 2."""
-    meter = FlickerMeter(cell)
+    meter = FlickerMeter(rows)
     meter.update(frames)
     return meter.result()

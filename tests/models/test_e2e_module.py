@@ -16,6 +16,7 @@ from lowlight.archs import GPECNN, CurveNet
 from lowlight.checkpoints import load_reference_cnn, save_reference_cnn
 from lowlight.enhancer import Enhancer, EnhancerConfig
 from lowlight.evaluation.metrics import ssim_per_image
+from lowlight.gp.warm_start import WarmStart
 from lowlight.models import EndToEndModule
 from lowlight.models.learned_gp import (
     CHECKPOINT_TENSORS,
@@ -224,9 +225,9 @@ def test_training_uses_k_train_and_validation_the_shipped_k() -> None:
     seen: list[int] = []
     original = module.gp_layer.fit
 
-    def spy(low: torch.Tensor, ref: torch.Tensor, options: GPOptions):  # noqa: ANN202
+    def spy(low: torch.Tensor, ref: torch.Tensor, options: GPOptions, warm: WarmStart | None = None):  # noqa: ANN202
         seen.append(options.k)
-        return original(low, ref, options)
+        return original(low, ref, options, warm)
 
     module.gp_layer.fit = spy  # type: ignore[method-assign]
     lq, gt = _pair(1, 3, 20, 20)
