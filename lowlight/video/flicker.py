@@ -10,6 +10,8 @@ Two numbers, from BT.601 luma:
   brightness jumps that a global mean averages away. The cells are large (40 pixels at 360
   rows) so that the motion of a pan barely moves content across them.
 
+Steps into the first frame of a new scene (a cut) can be left out: flicker is within a shot.
+
 Compare an output's figures with those of the bright original of the same clip (the ratio is what
 the README reports): 1.0 means no more flicker than the scene itself has.
 """
@@ -59,16 +61,24 @@ class FlickerMeter:
         self._sum_sq: Tensor | None = None
         self._frames = 0
 
-    def update(self, frames: Tensor) -> None:
-        """Add the next frames of the clip: (B, 3, H, W) float in [0, 1], RGB, all one size."""
+    def update(self, frames: Tensor, new_scene: list[bool] | None = None) -> None:
+        """Add the next frames of the clip.
+
+        Args:
+            frames: (B, 3, H, W) float in [0, 1], RGB, all one size.
+            new_scene: B flags; a frame flagged True starts a new shot and its step is not counted.
+        """
         check_image(frames, 3, "frames")
         luma = rgb_to_luma(frames.detach().double())  # (B, 1, H, W)
         h, w = luma.shape[-2:]
         grid = (min(self.rows, h), min(w, max(1, round(self.rows * w / h))))
         maps = F.adaptive_avg_pool2d(luma, grid)[:, 0]  # (B, rows, columns)
         means = luma.mean(dim=(1, 2, 3))  # (B,)
-        for mean, low in zip(means.tolist(), maps, strict=True):
-            if self._previous is not None:
+        flags = new_scene if new_scene is not None else [False] * frames.shape[0]
+        if len(flags) != frames.shape[0]:
+            raise ValueError(f"{frames.shape[0]} frames but {len(flags)} new_scene flags")
+        for mean, low, cut in zip(means.tolist(), maps, flags, strict=True):
+            if self._previous is not None and not cut:
                 previous_mean, previous_map = self._previous
                 if previous_map.shape != low.shape:
                     raise ValueError(f"frame size changed: low-pass map {tuple(previous_map.shape)} -> {tuple(low.shape)}")
@@ -89,8 +99,15 @@ class FlickerMeter:
         return FlickerStats(mean_luma, math.sqrt(float(variance.mean())), self._frames)
 
 
-def clip_flicker(frames: Tensor, rows: int = 9) -> FlickerStats:
-    """:class:`FlickerMeter` on a whole clip held in memory: (T, 3, H, W) float in [0, 1], T >= 2."""
+def clip_flicker(frames: Tensor, rows: int = 9, cuts: list[int] | None = None) -> FlickerStats:
+    """:class:`FlickerMeter` on a whole clip held in memory.
+
+    Args:
+        frames: (T, 3, H, W) float in [0, 1], T >= 2.
+        rows: rows of the low-pass grid.
+        cuts: indices of frames that start a new shot (their incoming step is left out).
+    """
     meter = FlickerMeter(rows)
-    meter.update(frames)
+    starts = set(cuts or [])
+    meter.update(frames, [t in starts for t in range(frames.shape[0])])
     return meter.result()
