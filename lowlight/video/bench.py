@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         rows += clip
         strip = outputs if strip is None or name == "pan-dark" else strip
         print(f"({name} done: gamma {darkening.gamma}, photons {darkening.photons}, read noise "
-              f"{darkening.read_std}; load average {os.getloadavg()[0]:.1f})")
+              f"{darkening.read_std}; load average {os.getloadavg()[0]:.1f})\n{format_table(clip)}\n", flush=True)
     print("\n## Flicker and PSNR, CM shipped (k = 30)\n")
     print(format_table(rows) + "\n")
     if not args.no_file:
