@@ -78,16 +78,16 @@ class CurveNet(nn.Module):
             "refine_width": self.refine_width, "eps": self.eps,
         }
 
-    def curve_maps(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Per-pixel curve coefficients.
+    def coefficient_grid(self, x: Tensor) -> Tensor:
+        """The curve coefficients on their coarse grid, before upsampling.
 
         Args:
             x: (B, 3, H, W) float in [0, 1].
 
         Returns:
-            ``(a, b)``, each (B, 3, H, W) float: ``log y = a log(x + eps) + b``, a > 0.
+            (B, 6, t/8, t/8) float (t = ``thumbnail``): three log-slope channels, then three
+            offsets ``b``; see :meth:`curve_maps`. Video smooths these over time.
         """
-        h, w = x.shape[-2:]
         thumb = F.interpolate(
             x, size=(self.thumbnail, self.thumbnail), mode="bilinear", antialias=True,
             align_corners=False,
@@ -96,22 +96,37 @@ class CurveNet(nn.Module):
         feat = self.encoder(torch.cat([thumb, log_thumb], dim=1))  # (B, width, t/8, t/8)
         pooled = self.global_context(feat.mean(dim=(2, 3)))  # (B, width)
         feat = torch.cat([feat, pooled[:, :, None, None].expand_as(feat)], dim=1)
-        coeff = self.coefficients(self.local_context(feat))  # (B, 6, t/8, t/8)
+        return self.coefficients(self.local_context(feat))  # (B, 6, t/8, t/8)
+
+    def curve_maps(self, x: Tensor, coefficients: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Per-pixel curve coefficients.
+
+        Args:
+            x: (B, 3, H, W) float in [0, 1].
+            coefficients: (B, 6, t/8, t/8) grid to use instead of :meth:`coefficient_grid` of ``x``.
+
+        Returns:
+            ``(a, b)``, each (B, 3, H, W) float: ``log y = a log(x + eps) + b``, a > 0.
+        """
+        h, w = x.shape[-2:]
+        coeff = self.coefficient_grid(x) if coefficients is None else coefficients
         coeff = F.interpolate(coeff, size=(h, w), mode="bilinear", align_corners=False)
         a = self.a_scale * torch.exp(coeff[:, :3])
         return a, coeff[:, 3:]
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, coefficients: Tensor | None = None) -> Tensor:
         """Reference image from a low-light image.
 
         Args:
             x: (B, 3, H, W) float in [0, 1], any H, W >= 1.
+            coefficients: (B, 6, t/8, t/8) curve grid to apply instead of the one predicted from
+                ``x`` (see :meth:`coefficient_grid`).
 
         Returns:
             (B, 3, H, W) float in [0, 1].
         """
         check_image(x, 3, "x")
-        a, b = self.curve_maps(x)
+        a, b = self.curve_maps(x, coefficients)
         y = torch.exp(a * torch.log(x + self.eps) + b).clamp(0.0, 1.0)
         if self.refine_width > 0:
             y = y + self._refine(x, y)

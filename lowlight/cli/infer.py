@@ -30,6 +30,9 @@ from lowlight.io.images import (
     write_png,
 )
 from lowlight.ops.strength import MAX_STRENGTH
+from lowlight.video.cli import add_video_arguments, enhance_video_input, video_options
+from lowlight.video.reader import is_video_file, list_videos
+from lowlight.video.temporal import DEFAULT_STRENGTH
 
 __all__ = ["InferOptions", "UsageError", "build_parser", "main", "run"]
 
@@ -55,6 +58,9 @@ class InferOptions:
     noise_gate: bool = False
     overwrite: bool = False
     strength: float = 1.0
+    temporal: float = DEFAULT_STRENGTH
+    frame_batch: int = 8
+    work_height: int = 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse larger images, checked before decoding, {MAX_PIXELS_RANGE.low}.."
                              f"{MAX_PIXELS_RANGE.high} (default {DEFAULT_MAX_PIXELS})")
+    add_video_arguments(parser)
     return parser
 
 
@@ -110,23 +117,23 @@ def resolve_device(name: str) -> torch.device:
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
-    """Files from files, folders (their images) and globs; plus one error line per bad input."""
+    """Files from files, folders (their images and videos) and globs; plus one error line per bad input."""
     files: list[Path] = []
     errors: list[str] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = list_images(path)
+            found = sorted(list_images(path) + list_videos(path))
             if not found:
-                errors.append(f"{path}: folder holds no images")
+                errors.append(f"{path}: folder holds no images or videos")
             files.extend(found)
         elif path.exists():
             files.append(path)
         elif glob.has_magic(item):
             matched = sorted(Path(m) for m in glob.glob(item))
-            images = [m for m in matched if is_image_file(m)]
+            images = [m for m in matched if is_image_file(m) or is_video_file(m)]
             if not images:
-                errors.append(f"{item}: pattern matches no images")
+                errors.append(f"{item}: pattern matches no images or videos")
             files.extend(images)
         else:
             errors.append(f"{path}: no such file or folder")
@@ -184,6 +191,7 @@ def _warning(line: str) -> None:
 def run(options: InferOptions) -> int:
     """Enhance every input; returns the exit status (0 all done, 1 some failed)."""
     device = resolve_device(options.device)
+    video = video_options(options.temporal, options.frame_batch, options.work_height, options.max_pixels, device)
     check_output_folder(options.output)  # before the slow checkpoint load
     enhancer = load_enhancer(options, device)
     files, errors = expand_inputs(options.inputs)
@@ -226,6 +234,13 @@ def run(options: InferOptions) -> int:
             progress.update(1)
 
     for path in plan.targets:
+        if is_video_file(path):
+            if enhance_video_input(enhancer, path, plan.targets[path][0], video):
+                done += 1
+            else:
+                failed += 1
+            progress.update(1)
+            continue
         try:
             image = read_image(path, max_pixels=options.max_pixels)
         except ImageReadError as err:
@@ -299,6 +314,7 @@ def _main(args: argparse.Namespace) -> int:
             device=args.device, batch_size=args.batch_size, uncertainty=args.uncertainty,
             checkpoint=args.checkpoint, seed=args.seed, max_pixels=args.max_pixels, noise_gate=args.noise_gate,
             overwrite=args.overwrite, strength=args.strength,
+            temporal=args.temporal, frame_batch=args.frame_batch, work_height=args.work_height,
         )
         return run(options)
     except UsageError as err:

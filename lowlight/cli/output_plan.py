@@ -33,7 +33,12 @@ class OutputPlan:
 
 
 def output_names(source: Path, outdir: Path, uncertainty: bool) -> list[Path]:
-    """``outdir/<stem>.png`` and, with ``uncertainty``, ``outdir/<stem>_std.png``."""
+    """``outdir/<stem>.png`` (a video: ``<stem>.mp4``) and, with ``uncertainty``, ``outdir/<stem>_std.png``
+    (images only)."""
+    from lowlight.video.reader import is_video_file
+
+    if is_video_file(source):
+        return [outdir / f"{source.stem}.mp4"]
     names = [outdir / f"{source.stem}.png"]
     if uncertainty:
         names.append(outdir / f"{source.stem}{STD_SUFFIX}.png")

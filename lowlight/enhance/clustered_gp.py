@@ -29,6 +29,7 @@ from lowlight.ops.checks import check_image
 from lowlight.gp.exact import ExactGPState, se_gp_fit, se_gp_predict
 from lowlight.gp.hyperparameters import HeuristicOptions, heuristic_hyperparameters
 from lowlight.gp.learnable import LearnedHyperparameters
+from lowlight.gp.warm_start import WarmStart
 from lowlight.cluster.kmeans import cluster_means, kmeans
 from lowlight.ops.patches import centre_index, gather_patches, pad_for_patches
 
@@ -147,7 +148,8 @@ def sample_cluster_points(
 
 
 def fit_clustered_gp(low: Tensor, ref: Tensor, options: GPOptions,
-                     learned: LearnedHyperparameters | None = None) -> GPFit:
+                     learned: LearnedHyperparameters | None = None,
+                     warm: WarmStart | None = None) -> GPFit:
     """Cluster patch pairs and condition the GP on the centres (the O(k^3) training).
 
     Args:
@@ -156,6 +158,9 @@ def fit_clustered_gp(low: Tensor, ref: Tensor, options: GPOptions,
         options: :class:`GPOptions`.
         learned: learned hyperparameters (one group per GP of an image); ``None``: the per-image
             heuristic.
+        warm: a previous fit to start from (video): its centres seed the k-means (a few Lloyd
+            iterations, no k-means++) when their shape fits, and the hyperparameters (heuristic
+            or learned) are blended with its own.
 
     Returns:
         :class:`GPFit`, differentiable in ``low``, ``ref`` and ``learned``'s parameters.
@@ -179,9 +184,12 @@ def fit_clustered_gp(low: Tensor, ref: Tensor, options: GPOptions,
     generators = [torch.Generator().manual_seed(options.seed + i % per_image) for i in range(g)]
     points = sample_cluster_points(groups_low, groups_ref, options, generators)  # (G, n, D)
     k = min(options.k, points.shape[1])
+    init = None if warm is None else warm.init_centres(g, k, points.shape[2])  # (G, k, D) or None
+    max_iter = options.kmeans_max_iter if warm is None or init is None else warm.lloyd_iterations
     with torch.no_grad():  # one call per group: each draws from its own generator
         labels = torch.cat([
-            kmeans(points[i : i + 1].detach(), k, generator=gen, max_iter=options.kmeans_max_iter).labels
+            kmeans(points[i : i + 1].detach(), k, generator=gen, max_iter=max_iter,
+                   init=None if init is None else init[i : i + 1]).labels
             for i, gen in enumerate(generators)
         ])  # (G, n)
     centres = cluster_means(points, labels, k)  # (G, k, D), differentiable
@@ -192,6 +200,8 @@ def fit_clustered_gp(low: Tensor, ref: Tensor, options: GPOptions,
         )
     else:
         hyperparameters = learned(train_x, train_y, options.noise_fraction)
+    if warm is not None:
+        hyperparameters = warm.blend(hyperparameters)
     return GPFit(se_gp_fit(train_x, train_y, hyperparameters), centres, per_image, c)
 
 

@@ -11,8 +11,9 @@ from torch import Tensor, nn
 
 from lowlight.archs import GPECNN
 from lowlight.enhance.checkpoints import default_checkpoint, load_learned_gp, load_reference_cnn, options_for_checkpoint
-from lowlight.enhance.clustered_gp import GPOptions, clustered_gp_enhance
+from lowlight.enhance.clustered_gp import GPFit, GPOptions, fit_clustered_gp, predict_clustered_gp
 from lowlight.gp.learnable import LearnedHyperparameters
+from lowlight.gp.warm_start import WarmStart
 from lowlight.ops.checks import check_image
 from lowlight.ops.color import replace_luma, rgb_to_luma
 from lowlight.ops.gates import exposure_weight, noise_weight
@@ -169,12 +170,33 @@ class Enhancer(nn.Module):
             return self.net(luma)
         return self.net(lq)
 
-    def forward(self, lq: Tensor, return_std: bool = False) -> EnhanceResult:
+    def gp_low(self, lq: Tensor) -> Tensor:
+        """What the GP sees of the input: (B, 3, H, W) RGB -> (B, C, H, W), luma for LM."""
+        return rgb_to_luma(lq) if self.config.mode == "lm" else lq
+
+    def fit_gp(self, lq: Tensor, ref: Tensor, warm: WarmStart | None = None) -> GPFit:
+        """Cluster and condition the GP (learned or configured hyperparameters) on one batch.
+
+        Args:
+            lq: (B, 3, H, W) float in [0, 1], low-light RGB.
+            ref: (B, C, H, W) float in [0, 1], the reference (:meth:`reference`, clamped).
+            warm: a previous fit to start from (video; see :func:`lowlight.enhance.clustered_gp.fit_clustered_gp`).
+
+        Returns:
+            :class:`lowlight.enhance.clustered_gp.GPFit` for the B images.
+        """
+        return fit_clustered_gp(self.gp_low(lq), ref, self.config.gp, self.learned_gp, warm)
+
+    def forward(self, lq: Tensor, return_std: bool = False, reference: Tensor | None = None,
+                gp_fit: GPFit | None = None) -> EnhanceResult:
         """Enhance a batch of same-size images.
 
         Args:
             lq: (B, 3, H, W) float in [0, 1], low-light RGB.
             return_std: also return the GP's posterior standard deviation map.
+            reference: (B, C, H, W) the CNN's reference to use instead of :meth:`reference` of
+                ``lq`` (video passes a temporally smoothed one).
+            gp_fit: a GP already fitted to these images (:meth:`fit_gp`) instead of a new fit.
 
         Returns:
             :class:`EnhanceResult`.
@@ -182,14 +204,18 @@ class Enhancer(nn.Module):
         check_image(lq, 3, "lq")
         # one CNN call per image: convolution kernels pick their algorithm (and rounding) by batch
         # size, and a batch must give the bytes its images give one by one
-        ref = torch.cat([self.reference(image) for image in lq.split(1)]).clamp(0.0, 1.0)
-        low = rgb_to_luma(lq) if self.config.mode == "lm" else lq
+        if reference is None:
+            reference = torch.cat([self.reference(image) for image in lq.split(1)])
+        ref = reference.clamp(0.0, 1.0)
+        low = self.gp_low(lq)
         std = None
         gp_weight = None
         if self.config.use_gp and self.config.noise_gate is not None:
             gp_weight = noise_weight(lq, *self.config.noise_gate)  # (B, 1, 1, 1)
         if self.config.use_gp and (gp_weight is None or bool(gp_weight.any())):
-            out, variance = clustered_gp_enhance(low, ref, self.config.gp, return_std, self.learned_gp)
+            fit = self.fit_gp(lq, ref) if gp_fit is None else gp_fit
+            out, variance = predict_clustered_gp(fit, low, self.config.gp, return_std, ref)
+            out = out.clamp(0.0, 1.0)
             if variance is not None:
                 std = variance.clamp_min(0).mean(dim=1, keepdim=True).sqrt()
             if gp_weight is not None:

@@ -239,13 +239,13 @@ def test_training_uses_k_train_and_validation_the_shipped_k(monkeypatch: pytest.
 
     module = _module("lm")
     seen: list[int] = []
-    original = enhancer_module.clustered_gp_enhance
+    original = enhancer_module.fit_clustered_gp
 
     def spy(low: torch.Tensor, ref: torch.Tensor, options: GPOptions, *args: object):  # noqa: ANN202
         seen.append(options.k)
         return original(low, ref, options, *args)
 
-    monkeypatch.setattr(enhancer_module, "clustered_gp_enhance", spy)
+    monkeypatch.setattr(enhancer_module, "fit_clustered_gp", spy)
     lq, gt = _pair(1, 3, 20, 20)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
