@@ -195,15 +195,25 @@ def _run_protocol(args: argparse.Namespace, paths: list[Path], methods: list[Met
         log_to_wandb(result, written["sheet"], _wandb_config(args), k_plot=written.get("k_plot"))
 
 
+def _without_truth_readers(methods: list[Method], where: str) -> list[Method]:
+    """The methods that do not read the true darkening; a note names the others.
+
+    Raises:
+        UsageError: none is left.
+    """
+    skipped = [m.name for m in methods if m.needs_truth]
+    if skipped:
+        print(f"note: skipping {', '.join(skipped)} (needs the true darkening)", file=sys.stderr)
+    kept = [m for m in methods if not m.needs_truth]
+    if not kept:
+        raise UsageError(f"no method left to run {where}")
+    return kept
+
+
 def _run_pairs(args: argparse.Namespace, methods: list[Method]) -> None:
     from lowlight.evaluation.pairs import pair_paths, run_pairs, write_pair_results
 
-    skipped = [m.name for m in methods if m.needs_truth]
-    if skipped:
-        print(f"note: skipping {', '.join(skipped)} (reads the true darkening)", file=sys.stderr)
-    methods = [m for m in methods if not m.needs_truth]
-    if not methods:
-        raise UsageError("no method left to run on real pairs")
+    methods = _without_truth_readers(methods, "on real pairs")
     pairs = pair_paths(args.pairs, args.pairs_split)[: args.max_images]
     out_dir = args.out if args.out is not None else DEFAULT_OUT / "pairs"
     result = run_pairs(pairs, methods, args.sheet_images, progress=not args.no_progress)
@@ -218,12 +228,7 @@ def _run_without_reference(
     from lowlight.evaluation.report import write_contact_sheet
     from lowlight.evaluation.runner import run_without_reference
 
-    skipped = [m.name for m in methods if m.needs_truth]
-    if skipped:
-        print(f"note: skipping {', '.join(skipped)} (needs ground truth)", file=sys.stderr)
-    methods = [m for m in methods if not m.needs_truth]
-    if not methods:
-        raise UsageError("no method left to run without ground truth")
+    methods = _without_truth_readers(methods, "without ground truth")
     out_dir = args.out if args.out is not None else DEFAULT_OUT / "no_reference"
     sheet = run_without_reference(paths, methods, args.longer_side, progress=not args.no_progress)
     out_dir.mkdir(parents=True, exist_ok=True)

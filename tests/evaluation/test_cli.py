@@ -71,7 +71,7 @@ def test_no_reference(photo_folder: Path, tmp_path: Path, capsys) -> None:
     argv = ["--images", str(photo_folder), "--no-reference", "--methods", "dark,oracle,auto-gamma",
             "--longer-side", "64", "--out", str(out), "--no-progress"]
     assert main(argv) == 0
-    assert "skipping oracle (needs ground truth)" in capsys.readouterr().err
+    assert "skipping oracle (needs the true darkening)" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["contact_sheet.png"]
     with Image.open(out / "contact_sheet.png") as sheet:
         assert sheet.size == (3 * 64, 3 * (64 + 20))  # input, dark, auto-gamma; three images

@@ -14,9 +14,9 @@ from lowlight.enhance.clustered_gp import GPOptions
 
 
 def test_learned_rows_are_registered_and_run(tmp_path: Path) -> None:
-    save_reference_cnn(CurveNet(width=8, refine_width=4), tmp_path / "rgb_cnn.safetensors", "rgb")
+    save_reference_cnn(CurveNet(width=8, refine_width=4), tmp_path / "rgb_cnn_v2.safetensors", "rgb")
     save_reference_cnn(GPECNN(), tmp_path / "y_cnn.safetensors", "y")
-    save_reference_cnn(CurveNet(width=8, refine_width=4), tmp_path / "e2e_cm.safetensors", "rgb")
+    save_reference_cnn(CurveNet(width=8, refine_width=4), tmp_path / "e2e_cm_v2.safetensors", "rgb")
     assert {"cnn", "cnn-y", "cm", "lm", "cm-2stage", "lm-2stage", "cm-paper", "lm-paper", "cm-pc", "cm-p5", "gpe"} <= set(
         available_methods()
     )
@@ -42,10 +42,12 @@ def _learned_file(path: Path, offset: float) -> None:
 
 def test_shipped_rows_use_the_learned_gp_and_2stage_rows_the_heuristic(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    _learned_file(tmp_path / "e2e_cm.safetensors", 1.0)
-    save_reference_cnn(CurveNet(width=8, refine_width=4), tmp_path / "rgb_cnn.safetensors", "rgb")
+    _learned_file(tmp_path / "e2e_cm_v2.safetensors", 1.0)
+    save_reference_cnn(CurveNet(width=8, refine_width=4), tmp_path / "rgb_cnn_v2.safetensors", "rgb")
     _learned_file(tmp_path / "e2e_cm_ssim.safetensors", -1.0)
-    names = ["cm", "cm-ssim", "cm-2stage", "cm-pc"]
+    _learned_file(tmp_path / "e2e_cm.safetensors", 2.0)  # v1
+    save_reference_cnn(CurveNet(width=8, refine_width=4), tmp_path / "rgb_cnn.safetensors", "rgb")
+    names = ["cm", "cm-ssim", "cm-2stage", "cm-pc", "cm-v1", "cm-v1-2stage", "cnn-v1"]
     methods = {m.name: m for m in build_methods(names, MethodOptions(k=(6,), checkpoint_dir=tmp_path))}
     image = torch.rand(1, 3, 16, 16) ** 3
     context = ImageContext(protocol="a", image_index=0, image_name="x.png", version=0, gamma=3.0)
@@ -54,7 +56,9 @@ def test_shipped_rows_use_the_learned_gp_and_2stage_rows_the_heuristic(tmp_path:
     shipped, ssim = enhancers["cm k=6"].learned_gp, enhancers["cm-ssim k=6"].learned_gp
     assert ssim is not None and float(ssim.log_lengthscale.flatten()[0]) == -1.0
     assert float(shipped.log_lengthscale.flatten()[0]) == 1.0
-    assert enhancers["cm-2stage k=6"].learned_gp is None  # rgb_cnn.safetensors: the heuristic
+    assert enhancers["cm-2stage k=6"].learned_gp is None  # rgb_cnn_v2.safetensors: the heuristic
+    assert float(enhancers["cm-v1 k=6"].learned_gp.log_lengthscale.flatten()[0]) == 2.0
+    assert enhancers["cm-v1-2stage k=6"].learned_gp is None and not enhancers["cnn-v1"].config.use_gp
     assert enhancers["cm-pc k=6"].learned_gp is None and enhancers["cm-pc k=6"].config.gp.per_channel
     for method in methods.values():
         assert isinstance(method.enhance, EnhancerRow)
