@@ -92,7 +92,10 @@ def keep_neutral(lq: Tensor, out: Tensor) -> Tensor:
     neutral = (lq == lq[:, :1]).flatten(1).all(dim=1).view(-1, 1, 1, 1)  # (B, 1, 1, 1)
     if not bool(neutral.any()):
         return out
-    return torch.where(neutral, out.mean(dim=1, keepdim=True).expand_as(out), out)
+    # only pixels whose channels differ: a grey output (e.g. an input the exposure gate returned
+    # unchanged) keeps its exact values, which a mean of three equal floats would not
+    tinted = neutral & (out != out[:, :1]).any(dim=1, keepdim=True)  # (B, 1, H, W)
+    return torch.where(tinted, out.mean(dim=1, keepdim=True).expand_as(out), out)
 
 
 @dataclass
