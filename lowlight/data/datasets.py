@@ -130,6 +130,16 @@ def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
     return out[0].clamp(0.0, 1.0)  # (C, height, width)
 
 
+def check_crop_options(crop_size: int, seed: int, length: int | None) -> None:
+    """The options every random-crop training dataset shares; a ``ValueError`` names a bad one."""
+    if not crop_size > 0:
+        raise ValueError(f"crop_size must be > 0, got {crop_size!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed!r}")
+    if length is not None and not length > 0:
+        raise ValueError(f"length must be > 0 or None, got {length!r}")
+
+
 class _ReadsWithSkip(Dataset):
     """Reads ``paths[i]``, falling back to the next readable file, and records the bad ones."""
 
@@ -208,12 +218,7 @@ class LowLightTrainDataset(_ReadsWithSkip):
         flips: bool = True,
     ) -> None:
         super().__init__(paths)
-        if not crop_size > 0:
-            raise ValueError(f"crop_size must be > 0, got {crop_size!r}")
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0, got {seed!r}")
-        if length is not None and not length > 0:
-            raise ValueError(f"length must be > 0 or None, got {length!r}")
+        check_crop_options(crop_size, seed, length)
         self.crop_size = crop_size
         self.darkening = DarkeningConfig() if darkening is None else darkening
         self.seed = seed

@@ -17,7 +17,14 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from lowlight.data.brackets import read_pair
-from lowlight.data.datasets import Item, LowLightTrainDataset, random_crop, resize, seeded_generator
+from lowlight.data.datasets import (
+    Item,
+    LowLightTrainDataset,
+    check_crop_options,
+    random_crop,
+    resize,
+    seeded_generator,
+)
 from lowlight.io.images import ImageReadError
 
 # Stream tags distinct from those of lowlight.data.datasets.
@@ -74,12 +81,7 @@ class RealPairTrainDataset(_PairReads):
         scale_range: tuple[float, float] = (1.0, 1.0),
     ) -> None:
         super().__init__(pairs)
-        if not crop_size > 0:
-            raise ValueError(f"crop_size must be > 0, got {crop_size!r}")
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0, got {seed!r}")
-        if length is not None and not length > 0:
-            raise ValueError(f"length must be > 0 or None, got {length!r}")
+        check_crop_options(crop_size, seed, length)
         self.crop_size = crop_size
         self.seed = seed
         self.length = len(self.pairs) if length is None else length
