@@ -140,6 +140,22 @@ def check_crop_options(crop_size: int, seed: int, length: int | None) -> None:
         raise ValueError(f"length must be > 0 or None, got {length!r}")
 
 
+class EpochKeyed:
+    """``length`` items per epoch, keyed by ``(epoch, index)``; integer keys use :attr:`epoch`."""
+
+    length: int
+    epoch: int = 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch used by integer indices (an ``(epoch, index)`` key carries its own)."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch!r}")
+        self.epoch = epoch
+
+
 class _ReadsWithSkip(Dataset):
     """Reads ``paths[i]``, falling back to the next readable file, and records the bad ones."""
 
@@ -186,7 +202,7 @@ class _ReadsWithSkip(Dataset):
         raise RuntimeError(f"none of the {count} images is readable (first: {self.paths[0]})")
 
 
-class LowLightTrainDataset(_ReadsWithSkip):
+class LowLightTrainDataset(_ReadsWithSkip, EpochKeyed):
     """Random crops of bright photos with their random synthetic darkening.
 
     Item ``(epoch, index)`` is a pure function of ``(seed, epoch, index)`` and the files, so it
@@ -227,15 +243,6 @@ class LowLightTrainDataset(_ReadsWithSkip):
         self.flips = flips
         self.epoch = 0
         self._permutations: dict[int, list[int]] = {}
-
-    def __len__(self) -> int:
-        return self.length
-
-    def set_epoch(self, epoch: int) -> None:
-        """Epoch used by integer indices (an ``(epoch, index)`` key carries its own)."""
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch!r}")
-        self.epoch = epoch
 
     def path_index(self, epoch: int, index: int) -> int:
         """Which file item ``(epoch, index)`` starts from."""

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from lowlight.data.brackets import read_pair
 from lowlight.data.datasets import (
+    EpochKeyed,
     Item,
     LowLightTrainDataset,
     check_crop_options,
@@ -61,7 +62,7 @@ class _PairReads(Dataset):
         raise RuntimeError(f"none of the {count} pairs is readable (first: {self.pairs[0]})")
 
 
-class RealPairTrainDataset(_PairReads):
+class RealPairTrainDataset(_PairReads, EpochKeyed):
     """Aligned random crops (same rescale, position and flips) of real (dark, bright) pairs.
 
     Args:
@@ -87,14 +88,6 @@ class RealPairTrainDataset(_PairReads):
         self.length = len(self.pairs) if length is None else length
         self.scale_range = scale_range
         self.epoch = 0
-
-    def __len__(self) -> int:
-        return self.length
-
-    def set_epoch(self, epoch: int) -> None:
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch!r}")
-        self.epoch = epoch
 
     def pair_index(self, epoch: int, index: int) -> int:
         """Which pair item ``(epoch, index)`` starts from (shuffled passes, as for photos)."""
