@@ -121,3 +121,25 @@ def load_ground_truth(path: Path, size: int = PROTOCOL_SIZE) -> Tensor:
     """
     image = read_image(path)[None]  # (1, 3, H, W)
     return resize_exact(image, size, size).to(torch.float32)
+
+
+def load_native_truth(path: Path, upscale: int = 1) -> Tensor:
+    """Read one image at its own resolution, optionally enlarged (the native-resolution mode).
+
+    Enlarging (bicubic, antialiased) makes camera-sized versions of a small photo set: the
+    protocols' darkening is then applied at that size.
+
+    Args:
+        path: an image file.
+        upscale: integer enlargement factor, >= 1.
+
+    Returns:
+        (1, 3, H * upscale, W * upscale) float32 in [0, 1].
+    """
+    check_positive(upscale, "upscale")
+    image = read_image(path)[None].to(torch.float32)  # (1, 3, H, W)
+    if upscale == 1:
+        return image
+    height, width = image.shape[-2:]
+    return F.interpolate(image, size=(height * upscale, width * upscale), mode="bicubic",
+                         align_corners=False).clamp(0.0, 1.0)

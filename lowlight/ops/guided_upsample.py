@@ -5,8 +5,9 @@ that follows needs the reference at every full-resolution pixel. Three ways, mea
 README (native-resolution evaluation):
 
 - ``"guided"``: a fast guided filter (He & Sun, 2015) in the log domain: on the working copy,
-  ``log(ref + eps)`` is fitted as ``A log(lq + eps) + b`` in every window (per channel), the
-  smoothed ``A`` and ``b`` are upsampled bilinearly and applied to the full-size input. A curve
+  ``log(ref + eps)`` is fitted as ``A log(lq + eps) + b`` in every window (per channel; the
+  slope regularised towards the whole image's slope), the smoothed ``A`` and ``b`` are upsampled
+  bilinearly and applied to the full-size input. A curve
   whose coefficients vary slowly over the image (what the reference CNNs learn) is reproduced
   at full resolution, with the full-resolution input's detail.
 - ``"gain"``: the working copy's gain ``(ref + eps) / (lq + eps)``, upsampled, times the input.
@@ -44,7 +45,7 @@ def upsample_reference(
         method: ``"guided"``, ``"gain"`` or ``"bilinear"`` (module docstring).
         radius: the guided filter's window radius in working-resolution pixels, >= 0.
         regularisation: the guided filter's epsilon (in squared log units), > 0: larger keeps
-            ``A`` nearer the window's mean gain.
+            ``A`` nearer the whole image's slope.
 
     Returns:
         (B, C, H, W) float in [0, 1], same dtype.
@@ -80,7 +81,11 @@ def _guided_coefficients(guide: Tensor, target: Tensor, radius: int, regularisat
     mean_guide, mean_target = box(guide), box(target)
     covariance = box(guide * target) - mean_guide * mean_target
     variance = box(guide * guide) - mean_guide.square()
-    slope = covariance / (variance + regularisation)
+    # in flat windows the local slope is undetermined: regularise it towards the image's own
+    # slope (per channel), not towards 0, which would flatten the full-resolution detail there
+    centred = guide - guide.mean(dim=(2, 3), keepdim=True)
+    prior = (centred * target).mean(dim=(2, 3), keepdim=True) / centred.square().mean(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+    slope = (covariance + regularisation * prior) / (variance + regularisation)
     offset = mean_target - slope * mean_guide
     return box(slope), box(offset)
 
