@@ -15,7 +15,14 @@ import torch
 from tqdm import tqdm
 
 from lowlight.cli.errors import EXIT_INTERRUPTED, UsageError
-from lowlight.cli.option_ranges import BATCH_SIZE_RANGE, K_RANGE, MAX_PIXELS_RANGE, PATCH_RANGE, samples_per_gp
+from lowlight.cli.option_ranges import (
+    BATCH_SIZE_RANGE,
+    K_RANGE,
+    MAX_PIXELS_RANGE,
+    PATCH_RANGE,
+    WORK_SIZE_RANGE,
+    samples_per_gp,
+)
 from lowlight.cli.output_plan import plan_outputs
 from lowlight.enhance.clustered_gp import GPOptions
 from lowlight.enhance.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig
@@ -29,6 +36,7 @@ from lowlight.io.images import (
     read_image,
     write_png,
 )
+from lowlight.ops.resize import long_side_size
 from lowlight.ops.strength import MAX_STRENGTH
 from lowlight.video.cli import add_video_arguments, enhance_video_input, video_options
 from lowlight.video.reader import is_video_file, list_videos
@@ -61,6 +69,7 @@ class InferOptions:
     temporal: float = DEFAULT_STRENGTH
     frame_batch: int = 8
     work_height: int = 0
+    work_size: int = EnhancerConfig.work_size
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse larger images, checked before decoding, {MAX_PIXELS_RANGE.low}.."
                              f"{MAX_PIXELS_RANGE.high} (default {DEFAULT_MAX_PIXELS})")
+    parser.add_argument("--work-size", type=int, default=EnhancerConfig.work_size, metavar="PIXELS",
+                        help="working resolution (longer side): larger photos are analysed at this size and the "
+                             f"GP predicts every full-size pixel; 0 = all at full resolution "
+                             f"(default {EnhancerConfig.work_size})")
     add_video_arguments(parser)
     return parser
 
@@ -165,7 +178,7 @@ def load_enhancer(options: InferOptions, device: torch.device) -> Enhancer:
     gp = GPOptions(k=options.k, seed=options.seed)
     gp = gp if options.patch is None else replace(gp, patch=options.patch)
     config = EnhancerConfig(mode=options.mode, gp=gp, noise_gate=SUGGESTED_NOISE_GATE if options.noise_gate else None,
-                            strength=options.strength)
+                            strength=options.strength, work_size=options.work_size)
     enhancer = Enhancer.from_checkpoint(config, options.checkpoint, device)
     if options.patch is not None and enhancer.config.gp.patch != options.patch:
         raise UsageError(
@@ -252,7 +265,8 @@ def run(options: InferOptions) -> int:
         if frames > 1:
             _note(f"{path}: {frames} frames; only the first is enhanced")
         size = (image.shape[1], image.shape[2])
-        samples = samples_per_gp(*size, gp_channels, enhancer.config.gp.cluster_points)
+        samples = samples_per_gp(*long_side_size(*size, options.work_size), gp_channels,
+                                 enhancer.config.gp.cluster_points)
         if options.k > samples and not k_warned:
             k_warned = True
             _warning(f"--k {options.k} is more than the {samples} patch pairs of {path} ({size[1]} x {size[0]}); "
@@ -296,6 +310,7 @@ def _main(args: argparse.Namespace) -> int:
         MAX_PIXELS_RANGE.check(args.max_pixels)
         if args.patch is not None:
             PATCH_RANGE.check(args.patch)
+        WORK_SIZE_RANGE.check(args.work_size)
         if not 0 <= args.strength <= MAX_STRENGTH:
             raise UsageError(f"--strength {args.strength:g}: must be in 0..{MAX_STRENGTH:g}")
         if args.checkpoint is not None and not args.checkpoint.is_file():
@@ -315,6 +330,7 @@ def _main(args: argparse.Namespace) -> int:
             checkpoint=args.checkpoint, seed=args.seed, max_pixels=args.max_pixels, noise_gate=args.noise_gate,
             overwrite=args.overwrite, strength=args.strength,
             temporal=args.temporal, frame_batch=args.frame_batch, work_height=args.work_height,
+            work_size=args.work_size,
         )
         return run(options)
     except UsageError as err:

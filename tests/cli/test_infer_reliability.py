@@ -229,6 +229,7 @@ def test_7_bad_gp_tensor_names_the_file(tmp_path: Path, ckpt: Path, capsys: pyte
         ("--patch", "99", "1..15"), ("--patch", "0", "1..15"),
         ("--max-pixels", "0", "1..1000000000"), ("--max-pixels", "-5", "1..1000000000"),
         ("--batch-size", "0", "1..256"), ("--batch-size", "100000", "1..256"),
+        ("--work-size", "-1", "0..16384"), ("--work-size", "99999", "0..16384"),
     ],
 )
 def test_8_impossible_values_are_refused_with_the_range(option: str, value: str, allowed: str, tmp_path: Path,
