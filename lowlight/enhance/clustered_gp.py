@@ -34,6 +34,11 @@ from lowlight.enhance.dense_prediction import PatchLayout, predict_dense
 from lowlight.ops.patches import centre_index, gather_patches
 
 
+#: default queries per prediction strip (``GPOptions.chunk_pixels``)
+CPU_STRIP_QUERIES = 1 << 16
+GPU_STRIP_QUERIES = 1 << 22
+
+
 @dataclass
 class GPOptions:
     """Options of the clustered GP head.
@@ -56,7 +61,8 @@ class GPOptions:
         cluster_points: (channel, pixel) samples drawn for clustering per GP (``None``: all).
         kmeans_max_iter: Lloyd iterations at most.
         noise_fraction: GP noise variance as a fraction of the signal variance (heuristic).
-        chunk_pixels: (channel, pixel) queries per strip of the prediction (bounds memory).
+        chunk_pixels: (channel, pixel) queries per strip of the prediction (bounds memory);
+            ``None``: 2^16 on a CPU (cache-sized), 2^22 on a GPU (fewer kernel launches).
         seed: seed of the sampling and k-means++ (each image draws from its own generator seeded
             with it, so a batch equals its images enhanced one by one).
     """
@@ -71,7 +77,7 @@ class GPOptions:
     cluster_points: int | None = 4096
     kmeans_max_iter: int = 10
     noise_fraction: float = 0.01
-    chunk_pixels: int = 1 << 16
+    chunk_pixels: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -85,6 +91,8 @@ class GPOptions:
             raise ValueError(f"target must be 'centre' or 'patch', got {self.target!r}")
         if self.cluster_points is not None and self.cluster_points < 1:
             raise ValueError(f"cluster_points must be >= 1 or None, got {self.cluster_points}")
+        if self.chunk_pixels is not None and self.chunk_pixels < 1:
+            raise ValueError(f"chunk_pixels must be >= 1 or None, got {self.chunk_pixels}")
 
 
 @dataclass
@@ -284,8 +292,11 @@ def predict_clustered_gp(
         patch=options.patch, halves=2 if options.inputs == "pair" else 1, coordinates=options.coordinates,
         coordinate_weight=options.coordinate_weight, patch_target=options.target == "patch",
     )
+    chunk = options.chunk_pixels
+    if chunk is None:
+        chunk = CPU_STRIP_QUERIES if low.device.type == "cpu" else GPU_STRIP_QUERIES
     mean, variance = predict_dense(fit.state, _SOURCES[options.inputs](groups, ref_groups), layout,
-                                   return_variance, options.chunk_pixels)
+                                   return_variance, chunk)
     return mean.reshape(b, cc, h, w), (None if variance is None else variance.reshape(b, cc, h, w))
 
 
