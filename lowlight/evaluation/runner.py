@@ -136,6 +136,8 @@ class EvaluationResult:
     pairs: list[PairResult]
     times: dict[str, TimeStats]
     sheet: ContactSheet
+    timed_size: tuple[int, int] = (256, 256)  #: (height, width) of the timed input
+    native_upscale: int | None = None  #: see :class:`RunOptions`
 
     def summaries(self, input_kind: str = DARK_INPUT) -> list[MethodSummary]:
         """One row per method: means over its pairs of ``input_kind`` (``"dark"``/``"bright"``)."""
@@ -301,6 +303,8 @@ def run_protocol(
         pairs=pairs,
         times=times,
         sheet=sheet,
+        timed_size=(256, 256) if timing_input is None else tuple(timing_input.image.shape[-2:]),
+        native_upscale=options.native_upscale,
     )
 
 
