@@ -107,3 +107,18 @@ def test_errors_name_the_mismatch() -> None:
         predict_dense(fit.state, [low], layout)
     with pytest.raises(ValueError, match="strip_queries must be >= 1, got 0"):
         predict_dense(fit.state, [low, low], layout, strip_queries=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu_at_working_resolution() -> None:
+    from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
+
+    gen = torch.Generator().manual_seed(3)
+    dark = (F.interpolate(torch.rand(2, 3, 12, 20, generator=gen), size=(300, 500), mode="bicubic") * 0.2).clamp(0, 1)
+    config = EnhancerConfig(gp=GPOptions(k=16), work_size=128)
+    with torch.inference_mode():
+        cpu = Enhancer.from_checkpoint(config)(dark, return_std=True)
+        gpu = Enhancer.from_checkpoint(config, device="cuda")(dark.cuda(), return_std=True)
+    assert gpu.image.is_cuda and gpu.image.shape == (2, 3, 300, 500)
+    torch.testing.assert_close(gpu.image.cpu(), cpu.image, rtol=0, atol=2e-3)
+    torch.testing.assert_close(gpu.std.cpu(), cpu.std, rtol=0, atol=2e-3)  # type: ignore[union-attr]
