@@ -104,9 +104,11 @@ def predict_dense(
         corr = _correlation(stacked[:, :, :, r0 : r1 + p - 1], terms, layout, r0, r1, h, w)  # (c, G k, rows, W)
         predicted = torch.matmul(terms.fold_weight, corr.view(c, g, k, -1))  # (c, G, d_out, rows W)
         if layout.patch_target:  # overlap-add: patch position (u, v) lands u rows, v columns on
+            window = out[:, :, r0 : r1 + p - 1]
             for u in range(p):
                 for v in range(p):
-                    out[:, :, r0 + u : r1 + u, v : v + w] += predicted[:, :, u * p + v].view(c, g, r1 - r0, w)
+                    # add_ on a view: ``out[...] += x`` would also copy the sum back through __setitem__
+                    window[:, :, u : u + r1 - r0, v : v + w].add_(predicted[:, :, u * p + v].view(c, g, r1 - r0, w))
         else:
             out[:, :, r0:r1] = predicted.view(c, g, r1 - r0, w)
         if variance is not None:
