@@ -17,10 +17,10 @@ from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from lowlight.ops.resize import resize_image
 from lowlight.data.darken import (
     DarkeningConfig,
     LightFieldConfig,
@@ -122,12 +122,7 @@ def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
     Returns:
         (C, height, width) float in [0, 1], same dtype.
     """
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image
-    out = F.interpolate(
-        image[None], size=size, mode="bilinear", antialias=True, align_corners=False
-    )
-    return out[0].clamp(0.0, 1.0)  # (C, height, width)
+    return resize_image(image[None], size)[0]  # (C, height, width)
 
 
 def check_crop_options(crop_size: int, seed: int, length: int | None) -> None:

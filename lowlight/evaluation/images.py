@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lowlight.ops.checks import check_image, check_positive
+from lowlight.ops.resize import resize_image
 from lowlight.data import sources
 from lowlight.io.images import list_images, read_image
 
@@ -88,11 +89,7 @@ def resize_exact(image: Tensor, height: int, width: int) -> Tensor:
     Returns:
         (B, C, height, width), same dtype.
     """
-    check_image(image, None, "image")
-    resized = F.interpolate(
-        image, size=(height, width), mode="bilinear", antialias=True, align_corners=False
-    )
-    return resized.clamp(0.0, 1.0)
+    return resize_image(image, (height, width))
 
 
 def resize_longer_side(image: Tensor, longer_side: int) -> Tensor:
