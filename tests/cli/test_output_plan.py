@@ -43,7 +43,7 @@ def test_existing_files_need_overwrite(tmp_path: Path) -> None:
     src = _touch(tmp_path / "in" / "b.jpg")
     existing = _touch(tmp_path / "out" / "b_std.png")
     plan = plan_outputs([src], tmp_path / "out", uncertainty=True)
-    assert plan.errors == [f"{src}: output {existing} exists; refusing to overwrite it (use --overwrite)"]
+    assert plan.errors == [f"{src}: output {existing} exists; refusing to overwrite it (use --overwrite, or --skip-existing)"]
     assert plan_outputs([src], tmp_path / "out", uncertainty=True, overwrite=True).targets[src][1] == existing
 
 

@@ -172,7 +172,8 @@ def test_documented_command_with_lightnings_launcher_then_resume(tmp_path: Path)
 def test_torchrun_style_ranks(tmp_path: Path, config: str) -> None:
     """Both ranks started at once with torchrun's environment (as ``torchrun`` or SLURM's ``srun``
     start them): the end-to-end config too (its export, SIFT F1 and loss synced)."""
-    extra = ["--model.init_args.k_sweep", "[4]", "--model.init_args.sift_images", "3"] if config.startswith("e2e") else []
+    extra = ["--model.init_args.k_sweep", "[4]", "--model.init_args.sift_images", "3",
+             "--model.init_args.checkpoint", str(REPO / "checkpoints" / "rgb_cnn.safetensors")] if config.startswith("e2e") else []
     args = [*_data_args(tmp_path / "data", config), "--trainer.strategy", "ddp", "--trainer.devices", "2",
             "--trainer.max_epochs", "1", *extra]
     work = tmp_path / "work"
