@@ -91,6 +91,10 @@ def _quiet_lightning() -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=PossibleUserWarning)
+            # the work items carry no dataset indices (the writer does not need them)
+            warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
+            # torch 2.13 deprecates an isinstance check inside Lightning 2.6's batch handling
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
             yield
     finally:
         for logger, level in zip(loggers, levels, strict=True):
