@@ -178,7 +178,10 @@ def plan_stream(paths: Callable[[], Iterable[Path]], outdir: Path, uncertainty: 
         names = output_names(path, outdir, uncertainty)
         keys = [key(name) for name in names]
         identity = key(path)
-        if first_input.setdefault(keys[0], identity) == identity and keys[0] in taken:
+        earlier = first_input.get(keys[0])  # the same input always has the same first name
+        if earlier is None:
+            first_input[keys[0]] = identity
+        elif earlier == identity:
             yield Noted(f"{path}: given more than once; enhanced once")
             continue
         decision = _decide(names, keys, inputs_here.__contains__, taken, overwrite, skip_existing)
