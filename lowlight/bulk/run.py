@@ -31,9 +31,10 @@ class BulkOptions:
         accelerator: ``"cpu"`` or ``"gpu"`` (CUDA).
         devices: processes per machine: CPU processes, or GPUs (one process each).
         num_nodes: machines.
-        strategy: Lightning's strategy when there is more than one process: ``"ddp"`` (Lightning
-            starts the other ranks by running the same command, unless ``torchrun`` or SLURM
-            started them), or ``"ddp_fork"`` / ``"ddp_spawn"`` (from a notebook or a test).
+        strategy: Lightning's strategy; default (``None``): ``"ddp"`` for more than one process
+            (Lightning starts the other ranks by running the same command, unless ``torchrun`` or
+            SLURM started them), else ``"auto"`` (this process). ``"ddp_fork"`` / ``"ddp_spawn"``
+            serve a notebook or a test; an explicit ``"ddp"`` on one device runs one rank of DDP.
         batch_size: same-size images enhanced together (the output does not depend on it).
         max_pixels: larger images are refused before decoding.
         uncertainty: also write the ``_std`` maps.
@@ -43,7 +44,7 @@ class BulkOptions:
     accelerator: Accelerator = "cpu"
     devices: int = 1
     num_nodes: int = 1
-    strategy: str = "ddp"
+    strategy: str | None = None
     batch_size: int = 1
     max_pixels: int = 64_000_000
     uncertainty: bool = False
@@ -133,7 +134,7 @@ def enhance_with_lightning(
     with _quiet_lightning():
         trainer = L.Trainer(
             accelerator=options.accelerator, devices=options.devices, num_nodes=options.num_nodes,
-            strategy=options.strategy if distributed else "auto",
+            strategy=options.strategy or ("ddp" if distributed else "auto"),
             logger=False, enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False,
             use_distributed_sampler=False, inference_mode=True,
             callbacks=[AtomicPngWriter(report, progress=options.progress)],

@@ -68,7 +68,8 @@ class InferOptions:
     processes (one per GPU with ``accelerator="gpu"``); one process (the default) enhances in
     this process, several through ``Trainer.predict`` (:mod:`lowlight.bulk`). ``device_index``
     picks the GPU of a one-process run (the deprecated ``--device cuda:N``). ``manifest``: a file
-    listing one input per line, read as it goes, instead of ``inputs``.
+    listing one input per line, read as it goes, instead of ``inputs``. ``strategy``: Lightning's,
+    for several processes (default ``"ddp"``; ``"ddp_fork"`` from a notebook or a test).
     """
 
     inputs: list[str]
@@ -93,7 +94,7 @@ class InferOptions:
     temporal: float = DEFAULT_STRENGTH
     frame_batch: int = 8
     work_height: int = 0
-    strategy: str = "ddp"
+    strategy: str | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
