@@ -9,7 +9,7 @@ import os
 import sys
 import warnings
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -273,7 +273,7 @@ def plan_events(options: InferOptions) -> Iterator[PlanEvent]:
     yield from plan.events()
 
 
-def _k_warning(options: InferOptions, enhancer: Enhancer):  # noqa: ANN202 - a closure
+def _k_warning(options: InferOptions, enhancer: Enhancer) -> Callable[[Path, tuple[int, int]], None]:
     """A ``check_size`` callback: warn once when ``--k`` exceeds an image's patch pairs."""
     gp_channels = 3 if enhancer.config.mode == "cm" and not enhancer.config.gp.per_channel else 1
     warned = False

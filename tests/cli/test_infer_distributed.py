@@ -26,7 +26,6 @@ import torch
 
 from lowlight.archs import CurveNet
 from lowlight.bulk import items as bulk_items
-from lowlight.cli import infer
 from lowlight.cli.infer import InferOptions, main, run
 from lowlight.enhance.checkpoints import save_reference_cnn
 from tests.distributed import REPO, run_like_torchrun
