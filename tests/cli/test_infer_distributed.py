@@ -31,8 +31,8 @@ from lowlight.enhance.checkpoints import save_reference_cnn
 from tests.distributed import REPO, run_like_torchrun
 from tests.images import write_images
 
-#: torch threads of each of two ranks on this machine (Lightning: cores // processes)
-RANK_THREADS = max(1, (os.cpu_count() or 1) // 2)
+#: torch threads of each of two ranks on this machine (Lightning: usable cores // processes)
+RANK_THREADS = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) // 2)
 
 
 @pytest.fixture()
