@@ -128,6 +128,9 @@ def enhance_with_lightning(
 
     Returns:
         :class:`BulkTotals` (the same on every rank).
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C (after Lightning's graceful shutdown).
     """
     report = report or Report()
     distributed = options.world_size > 1
@@ -141,7 +144,12 @@ def enhance_with_lightning(
         )
         datamodule = PlanDataModule(plan, folder, options.batch_size, options.max_pixels, report, check_size)
         module = EnhanceModule(enhancer, uncertainty=options.uncertainty, video=video)
-        trainer.predict(module, datamodule=datamodule, return_predictions=False)
+        try:
+            trainer.predict(module, datamodule=datamodule, return_predictions=False)
+        except SystemExit:
+            if trainer.interrupted:  # Lightning turns Ctrl-C into a graceful shutdown and exit 1
+                raise KeyboardInterrupt from None
+            raise
     metrics = trainer.callback_metrics
     images, failed, skipped, seconds = (float(metrics[key]) for key in TOTAL_KEYS)
     return BulkTotals(int(images), int(failed), int(skipped), seconds, trainer.is_global_zero)
