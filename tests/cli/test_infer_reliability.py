@@ -133,7 +133,7 @@ def test_4_existing_outputs_are_refused_unless_overwrite(tmp_path: Path, ckpt: P
     args = [str(src), "-o", str(tmp_path / "same"), "--checkpoint", str(ckpt), *COMMON]
     assert main(args) == 1
     err = capsys.readouterr().err
-    assert f"output {existing} exists; refusing to overwrite it (use --overwrite)" in err
+    assert f"output {existing} exists; refusing to overwrite it (use --overwrite, or --skip-existing)" in err
     assert existing.read_bytes() == b"keep me"
     assert main([*args, "--overwrite"]) == 0
     assert read_image(existing).shape == (3, 12, 16)
