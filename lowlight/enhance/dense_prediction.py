@@ -85,16 +85,32 @@ def predict_dense(
     if state.train_x.shape[0] != g or d_in != layout.d_in:
         raise ValueError(f"GP state for {state.train_x.shape[0]} group(s) of {d_in}-dim inputs does not fit "
                          f"{g} group(s) with layout d_in = {layout.d_in}")
+    if strip_queries < 1:
+        raise ValueError(f"strip_queries must be >= 1, got {strip_queries!r}")
+    # one GP at a time: a group's result then does not depend on the others in the batch (the
+    # convolution kernels pick their algorithm, and rounding, by shape), so that a batch gives
+    # the bytes its images give alone
+    results = [_predict_group(state.select(i), [s[i : i + 1] for s in sources], layout, return_variance,
+                              strip_queries) for i in range(g)]
+    mean = torch.cat([m for m, _ in results])
+    if not return_variance:
+        return mean, None
+    return mean, torch.cat([v for _, v in results if v is not None])
+
+
+def _predict_group(state: ExactGPState, sources: list[Tensor], layout: PatchLayout, return_variance: bool,
+                   strip_queries: int) -> tuple[Tensor, Tensor | None]:
+    """:func:`predict_dense` for one GP: sources (1, c, H, W) -> mean, variance (1, c, H, W)."""
+    g, c, h, w = sources[0].shape
+    k = state.train_x.shape[1]
     p = layout.patch
     dtype, device = sources[0].dtype, sources[0].device
     terms = _Terms.build(state, layout, dtype)
-    # the shifted, padded sources in the convolutions' layout: colour channels as the batch,
-    # groups x halves as channels, so that one grouped convolution serves every GP
+    # the shifted, padded sources in the convolutions' layout: colour channels (which share the
+    # GP) as the batch, the source halves as channels
     stacked = torch.empty(c, g, layout.halves, h + p - 1, w + p - 1, dtype=dtype, device=device)
     for i, source in enumerate(sources):
         stacked[:, :, i] = pad_for_patches(source - terms.shift[i], (p, p)).transpose(0, 1)
-    if strip_queries < 1:
-        raise ValueError(f"strip_queries must be >= 1, got {strip_queries!r}")
     rows_per_strip = max(1, strip_queries // (w * c))
     canvas_h, canvas_w = (h + p - 1, w + p - 1) if layout.patch_target else (h, w)
     out = torch.zeros(c, g, canvas_h, canvas_w, dtype=dtype, device=device)

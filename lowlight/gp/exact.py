@@ -134,6 +134,12 @@ class ExactGPState:
     alpha: Tensor
     jitter: Tensor
 
+    def select(self, index: int) -> ExactGPState:
+        """Batch element ``index`` alone (a batch of one; differentiable)."""
+        part = slice(index, index + 1)
+        return ExactGPState(self.train_x[part], self.hyperparameters.select(index), self.cholesky[part],
+                            self.alpha[part], self.jitter[part])
+
 
 def se_gp_fit(
     train_x: Tensor,
