@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"comma-separated subset of {','.join(SECTIONS)}")
     parser.add_argument("--sizes", type=_sizes, default=None,
                         help="sweep sizes as WIDTHxHEIGHT,... (default: 256x256 to 6000x4000)")
+    parser.add_argument("--calls", type=int, default=sweep_bench.SweepOptions.calls,
+                        help="sweep: timed calls per size and path (after one warm-up call)")
     parser.add_argument("--max-full-pixels", type=int, default=sweep_bench.SweepOptions.max_full_pixels,
                         help="sweep: skip the full-resolution path above this many pixels (0: never)")
     args = parser.parse_args(argv)
@@ -73,9 +75,10 @@ def _run(args: argparse.Namespace, sections: list[str]) -> None:
         kw = {"ks": (10,), "calls": 2} if args.quick else {}
         print(pipeline_bench.format_end_to_end(pipeline_bench.end_to_end_rows(**kw)) + "\n")
     if "sweep" in sections:
-        options = sweep_bench.SweepOptions(threads=args.threads, max_full_pixels=args.max_full_pixels)
+        options = sweep_bench.SweepOptions(threads=args.threads, max_full_pixels=args.max_full_pixels,
+                                           calls=args.calls)
         if args.quick:
-            options = replace(options, sizes=((32, 32), (48, 64)), calls=2)
+            options = replace(options, sizes=((32, 32), (48, 64)), calls=min(args.calls, 2))
         if args.sizes:
             options = replace(options, sizes=args.sizes)
         print(f"## Size sweep ({options.mode.upper()}, k = {options.k}): time and peak memory per path\n")

@@ -11,7 +11,8 @@ import pytest
 
 from lowlight.bench import __main__ as bench_main
 from lowlight.bench.gp import API_CHUNKS, api_chunk_candidates, chunk_label
-from lowlight.bench.sweep import Measurement, SweepPath, has_work_size, slope_ms_per_mp, sweep_paths
+from lowlight.bench.sweep import (Measurement, Sweep, SweepOptions, SweepPath, format_markdown, has_work_size,
+                                  slope_ms_per_mp, sweep_paths)
 from lowlight.bench.table import markdown_table
 from lowlight.bench.timing import fastest, fit_line, interleaved_times
 
@@ -135,6 +136,28 @@ def test_slope_uses_only_sizes_above_the_working_size() -> None:
     assert used == ["96 x 128", "256 x 256", "384 x 512"]
     full = SweepPath("working", {"work_size": 100}, full_resolution=True)
     assert slope_ms_per_mp(rows, full)[2] == ["64 x 64", *used]
+
+
+def test_sweep_table_with_two_paths() -> None:
+    """The layout once the working path exists: a ratio column, skipped cells, one slope each."""
+    full, working = SweepPath("full", {"work_size": 0}, full_resolution=True), SweepPath("work", {"work_size": 300})
+    cells = {(256, 256): (Measurement(0.05, 1.1, 5), Measurement(0.05, 1.1, 5)),
+             (600, 800): (Measurement(1.2, 1.5, 5), Measurement(0.3, 1.2, 5)),
+             (1200, 1600): (Measurement(4.8, 2.5, 5), Measurement(0.6, 1.3, 5)),
+             (3000, 4000): (Measurement(skipped="skipped (over --max-full-pixels)"), Measurement(2.4, 1.9, 5))}
+    rows = [{"height": h, "width": w, "megapixels": h * w / 1e6, "paths": {"full": f, "work": k}}
+            for (h, w), (f, k) in cells.items()]
+    text = format_markdown(Sweep(rows, [full, working], [], SweepOptions()))
+    (table,), = _sections("## x\n" + text).values()
+    assert table[0] == ["size", "MP", "full: s", "ms / MP", "peak GB", "work: s", "ms / MP", "peak GB",
+                        "full / working"]
+    assert table[2] == ["800 x 600", "0.48", "1.200", "2500", "1.50", "0.300", "625", "1.20", "4.0x"]
+    assert table[4][2:5] == ["skipped (over --max-full-pixels)", "-", "-"] and table[4][-1] == "-"
+    x, y = [0.48, 1.92, 12.0], [0.3, 0.6, 2.4]  # the working path's sizes above 300 px
+    expected = 1e3 * np.polyfit(x, y, 1)[0]
+    assert f"- slope, work: {expected:.0f} ms per MP" in text
+    assert "least squares over 800 x 600, 1600 x 1200, 4000 x 3000" in text
+    assert "- slope, full: " in text and "256 x 256, 800 x 600, 1600 x 1200)" in text
 
 
 def test_sweep_paths_follow_the_config() -> None:
