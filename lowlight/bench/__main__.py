@@ -66,8 +66,12 @@ def _run(args: argparse.Namespace, sections: list[str]) -> None:
     """Print the header and the chosen sections."""
     print(f"# lowlight benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f} at the start; machine speed: a 1024 x 1024 "
-          f"float32 matrix product takes {1e3 * _matmul_seconds():.1f} ms (median of 20)\n")
+          f"load average {os.getloadavg()[0]:.2f} at the start\n")
+    small_one, small_all = _small_op_seconds(1), _small_op_seconds(torch.get_num_threads())
+    print(f"Machine speed now: a 1024 x 1024 float32 matrix product takes {1e3 * _matmul_seconds():.1f} ms; "
+          f"a small op (adding 1 to 200,000 floats) {1e6 * small_one:.0f} us with 1 thread, "
+          f"{1e6 * small_all:.0f} us with {torch.get_num_threads()} (medians; on a loaded machine "
+          f"each multi-threaded op waits for a busy core, and the second figure grows)\n")
     if "kmeans" in sections:
         _kmeans(args.quick, args.threads)
     if "gp" in sections:
@@ -91,6 +95,17 @@ def _matmul_seconds() -> float:
     """Median seconds of a 1024 x 1024 float32 matrix product: how fast this machine is now."""
     a, b = torch.rand(1024, 1024), torch.rand(1024, 1024)
     return interleaved_times({"mm": lambda _: lambda: a @ b}, 20).median("mm")
+
+
+def _small_op_seconds(threads: int) -> float:
+    """Median seconds of a small element-wise op with ``threads`` torch threads (restored after)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = torch.rand(200_000)
+        return interleaved_times({"add": lambda _: lambda: x.add_(1.0)}, 50).median("add")
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _kmeans(quick: bool, threads: int) -> None:
