@@ -67,11 +67,13 @@ def _run(args: argparse.Namespace, sections: list[str]) -> None:
     print(f"# lowlight benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f} at the start\n")
-    small_one, small_all = _small_op_seconds(1), _small_op_seconds(torch.get_num_threads())
-    print(f"Machine speed now: a 1024 x 1024 float32 matrix product takes {1e3 * _matmul_seconds():.1f} ms; "
-          f"a small op (adding 1 to 200,000 floats) {1e6 * small_one:.0f} us with 1 thread, "
-          f"{1e6 * small_all:.0f} us with {torch.get_num_threads()} (medians; on a loaded machine "
-          f"each multi-threaded op waits for a busy core, and the second figure grows)\n")
+    threads = torch.get_num_threads()
+    speed = (f"Machine speed now: a 1024 x 1024 float32 matrix product takes {1e3 * _matmul_seconds():.1f} ms; "
+             f"a small op (adding 1 to 200,000 floats) {1e6 * _small_op_seconds(1):.0f} us with 1 thread")
+    if threads > 1:
+        speed += (f", {1e6 * _small_op_seconds(threads):.0f} us with {threads} (on a loaded machine each "
+                  f"multi-threaded op waits for a busy core, and this figure grows)")
+    print(speed + " (medians)\n")
     if "kmeans" in sections:
         _kmeans(args.quick, args.threads)
     if "gp" in sections:

@@ -207,7 +207,7 @@ def format_markdown(sweep: Sweep) -> str:
             text.append(f"- slope, {path.name}: {slope:.0f} ms per MP (intercept {intercept:.0f} ms; "
                         f"least squares over {', '.join(used)})")
     text.append(f"- {options.calls} timed calls per cell after one warm-up, median; a fresh process per "
-                f"cell, peak GB = its peak resident memory (1e9 bytes); {options.threads} threads; "
+                f"cell, peak GB = its peak resident memory (1e9 bytes); {options.threads} thread(s); "
                 f"{options.mode.upper()}, k = {options.k}; full-resolution path skipped above "
                 f"{options.max_full_pixels / 1e6:g} MP (--max-full-pixels)")
     text += [f"- {note}" for note in sweep.notes]
