@@ -1,21 +1,18 @@
-"""Benchmark rows: end-to-end enhancement time per image, and peak memory on large images.
+"""Benchmark rows: end-to-end enhancement time per 256 x 256 image, beside the paper's.
 
 Times follow PROTOCOL.md: batch of one, model loaded, one warm-up call, median of repeated calls,
-image decoding and writing excluded. Peak memory of a large image is measured in a fresh
-subprocess (its maximum resident set size), so earlier allocations do not count.
+image decoding and writing excluded. (Larger sizes and peak memory: :mod:`lowlight.bench.sweep`.)
 """
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
-import sys
 import time
 from dataclasses import replace
 
 import torch
 
+from lowlight.bench.table import markdown_table
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
 
 #: the paper's seconds per 256 x 256 image (Tables I and II, Intel i7 3.6 GHz, CNN included)
@@ -30,11 +27,14 @@ def _test_image(height: int, width: int) -> torch.Tensor:
     photo = torch.from_numpy(skimage.data.astronaut()).permute(2, 0, 1)[None].float() / 255.0
     photo = torch.nn.functional.interpolate(photo, size=(height, width), mode="bilinear",
                                             antialias=height < 512, align_corners=False)
-    return (photo.clamp(0, 1) ** 3 * 255).round() / 255
+    # in place: one image-sized buffer, so that the image adds little to a large size's peak memory
+    return photo.clamp_(0, 1).pow_(3).mul_(255).round_().div_(255)
 
 
-def time_enhancer(enhancer: Enhancer, height: int, width: int, calls: int = 20) -> float:
-    """Median seconds of ``calls`` enhancements of one (1, 3, height, width) image after a warm-up."""
+def enhancer_times(enhancer: Enhancer, height: int, width: int, calls: int = 20) -> list[float]:
+    """Wall seconds of ``calls`` enhancements of one (1, 3, height, width) image after a warm-up call."""
+    if calls < 1:
+        raise ValueError(f"calls must be >= 1, got {calls}")
     image = _test_image(height, width)
     times = []
     with torch.inference_mode():
@@ -43,7 +43,12 @@ def time_enhancer(enhancer: Enhancer, height: int, width: int, calls: int = 20) 
             start = time.perf_counter()
             enhancer(image)
             times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def time_enhancer(enhancer: Enhancer, height: int, width: int, calls: int = 20) -> float:
+    """Median seconds of ``calls`` enhancements of one (1, 3, height, width) image after a warm-up."""
+    return statistics.median(enhancer_times(enhancer, height, width, calls))
 
 
 def end_to_end_rows(modes: tuple[str, ...] = ("lm", "cm"), ks: tuple[int, ...] = (10, 30, 200),
@@ -62,35 +67,11 @@ def end_to_end_rows(modes: tuple[str, ...] = ("lm", "cm"), ks: tuple[int, ...] =
     return rows
 
 
-def large_image_row(height: int, width: int, mode: str = "cm", k: int = 30, calls: int = 2) -> dict:
-    """Time and peak resident memory of one large enhancement, measured in a subprocess."""
-    code = (
-        "import json, resource, torch; from lowlight.bench.pipeline import time_enhancer;"
-        "from lowlight.enhance.enhancer import Enhancer, EnhancerConfig; from lowlight.enhance.clustered_gp import GPOptions;"
-        f"e = Enhancer.from_checkpoint(EnhancerConfig(mode={mode!r}, gp=GPOptions(k={k})));"
-        f"s = time_enhancer(e, {height}, {width}, {calls});"
-        "print(json.dumps({'seconds': s, 'peak_gib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    measured = json.loads(result.stdout.strip().splitlines()[-1])
-    return {"mode": mode, "k": k, "size": f"{width} x {height}", "megapixels": height * width / 1e6,
-            "seconds": measured["seconds"], "peak_gib": measured["peak_gib"]}
-
-
 def format_end_to_end(rows: list[dict]) -> str:
-    lines = ["| mode | k | ms / 256x256 image | paper ms (i7 3.6 GHz) | faster than paper |",
-             "| --- | ---: | ---: | ---: | ---: |"]
-    for r in rows:
-        paper = "-" if r["paper_ms"] is None else f"{r['paper_ms']:.0f}"
-        ratio = "-" if r["speedup_vs_paper"] is None else f"{r['speedup_vs_paper']:.1f}x"
-        lines.append(f"| {r['mode'].upper()} | {r['k']} | {r['ms']:.1f} | {paper} | {ratio} |")
-    return "\n".join(lines)
-
-
-def format_large(rows: list[dict]) -> str:
-    lines = ["| mode | k | size | s / image | s per megapixel | peak memory (GiB, process RSS) |",
-             "| --- | ---: | --- | ---: | ---: | ---: |"]
-    for r in rows:
-        lines.append(f"| {r['mode'].upper()} | {r['k']} | {r['size']} | {r['seconds']:.2f} | "
-                     f"{r['seconds'] / r['megapixels']:.2f} | {r['peak_gib']:.2f} |")
-    return "\n".join(lines)
+    """The rows of :func:`end_to_end_rows` as a markdown table."""
+    header = ["mode", "k", "ms / 256x256 image (median)", "paper ms (i7 3.6 GHz)", "faster than paper"]
+    lines = [[r["mode"].upper(), str(r["k"]), f"{r['ms']:.1f}",
+              "-" if r["paper_ms"] is None else f"{r['paper_ms']:.0f}",
+              "-" if r["speedup_vs_paper"] is None else f"{r['speedup_vs_paper']:.1f}x"]
+             for r in rows]
+    return markdown_table(header, lines, text_columns=1)
