@@ -61,9 +61,6 @@ class EnhancerConfig:
             larger than it are unaffected.
         reference_upsampling: how the working-resolution reference is brought to full size for
             the GP's inputs (:func:`lowlight.ops.guided_upsample.upsample_reference`).
-        fit_samples: where the GP's clustered patch pairs are sampled: ``"working"``, the working
-            copy (its noise averaged away by the downscaling); ``"full"``, the full-size input
-            and upsampled reference (the noise the GP will be asked about).
     """
 
     mode: Literal["cm", "lm"] = "cm"
@@ -76,7 +73,6 @@ class EnhancerConfig:
     strength: float = 1.0
     work_size: int = 512
     reference_upsampling: UpsamplingMethod = "guided"
-    fit_samples: Literal["working", "full"] = "working"
 
     def __post_init__(self) -> None:
         if self.work_size < 0:
@@ -258,12 +254,7 @@ class Enhancer(nn.Module):
         if self.config.use_gp and self.config.noise_gate is not None:
             gp_weight = noise_weight(self._noise_sample(lq), *self.config.noise_gate)  # (B, 1, 1, 1)
         if self.config.use_gp and (gp_weight is None or bool(gp_weight.any())):
-            if gp_fit is not None:
-                fit = gp_fit
-            elif self.config.fit_samples == "full":
-                fit = self.fit_gp(lq, ref)
-            else:
-                fit = self.fit_gp(small, ref_small)
+            fit = self.fit_gp(small, ref_small) if gp_fit is None else gp_fit
             out, variance = predict_clustered_gp(fit, low, self.config.gp, return_std, ref)
             out = out.clamp(0.0, 1.0)
             if variance is not None:
