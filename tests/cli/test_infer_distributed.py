@@ -24,23 +24,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from lowlight.archs import CurveNet
 from lowlight.bulk import items as bulk_items
 from lowlight.cli.infer import InferOptions, main, run
-from lowlight.enhance.checkpoints import save_reference_cnn
 from tests.distributed import REPO, run_like_torchrun
 from tests.images import write_images
 
 #: torch threads of each of two ranks on this machine (Lightning: usable cores // processes)
 RANK_THREADS = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) // 2)
-
-
-@pytest.fixture()
-def ckpt(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path / "rgb.safetensors"
-    save_reference_cnn(CurveNet(), path, "rgb")
-    return path
 
 
 @pytest.fixture()

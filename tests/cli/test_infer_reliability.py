@@ -13,22 +13,12 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from lowlight.archs import CurveNet
-from lowlight.enhance.checkpoints import save_reference_cnn
 from lowlight.cli import infer
 from lowlight.cli.infer import main
 from lowlight.io.images import read_image
 from tests.images import structured_image
 
 COMMON = ["--k", "4"]
-
-
-@pytest.fixture()
-def ckpt(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path / "rgb.safetensors"
-    save_reference_cnn(CurveNet(), path, "rgb")
-    return path
 
 
 def dark(path: Path, size: tuple[int, int] = (12, 16), seed: int = 0, **save: object) -> Path:
