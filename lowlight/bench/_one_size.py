@@ -1,8 +1,8 @@
 """``python -m lowlight.bench._one_size``: time one enhancer configuration on one image size.
 
 Run by :mod:`lowlight.bench.sweep` in a fresh interpreter per (size, path), so that the peak
-resident memory it reports (``getrusage(RUSAGE_SELF).ru_maxrss``: the whole process, torch and
-the model included) belongs to that size alone. Prints one JSON line:
+resident memory it reports (:func:`lowlight.bench.memory.peak_rss_gb`: the whole process, torch
+and the model included) belongs to that size alone. Prints one JSON line:
 ``{"seconds": [...], "peak_gb": float}`` (timed calls after one warm-up call; GB = 1e9 bytes).
 """
 
@@ -10,20 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import sys
 
 import torch
 
+from lowlight.bench.memory import peak_rss_gb
 from lowlight.bench.pipeline import enhancer_times
 from lowlight.enhance.clustered_gp import GPOptions
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
-
-
-def peak_rss_gb() -> float:
-    """Peak resident set size of this process so far, in GB (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1e9 if sys.platform == "darwin" else peak * 1024 / 1e9
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import resource
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lowlight.bench import __main__ as bench_main
+from lowlight.bench import memory
 from lowlight.bench.gp import API_CHUNKS, api_chunk_candidates, chunk_label
 from lowlight.bench.sweep import (Measurement, Sweep, SweepOptions, SweepPath, format_markdown, has_work_size,
                                   slope_ms_per_mp, sweep_paths)
@@ -158,6 +163,20 @@ def test_sweep_table_with_two_paths() -> None:
     assert f"- slope, work: {expected:.0f} ms per MP" in text
     assert "least squares over 800 x 600, 1600 x 1200, 4000 x 3000" in text
     assert "- slope, full: " in text and "256 x 256, 800 x 600, 1600 x 1200)" in text
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux /proc")
+def test_peak_memory_of_a_child_is_its_own() -> None:
+    """A bare interpreter spawned by this (torch-sized) process reports its own few MB, not the
+    parent's peak, which ``ru_maxrss`` would carry over ``execve``."""
+    parent_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+    assert parent_gb > 0.15  # torch is imported here
+    load = (f"import importlib.util as u; s = u.spec_from_file_location('m', {str(Path(memory.__file__))!r}); "
+            "m = u.module_from_spec(s); s.loader.exec_module(m); print(m.peak_rss_gb())")
+    child_gb = float(subprocess.run([sys.executable, "-c", load], capture_output=True, text=True,
+                                    check=True).stdout)
+    assert 0.001 < child_gb < 0.1
+    assert 0.1 < memory.peak_rss_gb() <= parent_gb * 1.01 + 0.01
 
 
 def test_sweep_paths_follow_the_config() -> None:
