@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from lowlight.data.darken import gamma_darken, quantize_8bit
@@ -15,6 +14,7 @@ from lowlight.enhance.clustered_gp import GPOptions
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
 from lowlight.io.images import to_uint8, write_png
 from lowlight.metrics.quality import psnr_per_image
+from lowlight.ops.resize import resize_image
 
 #: (scikit-image sample, darkening gamma): photos bundled with scikit-image (no download)
 DEMO_PHOTOS = (("astronaut", 3.0), ("coffee", 4.0), ("chelsea", 5.0), ("rocket", 2.5))
@@ -29,8 +29,7 @@ def demo_images(size: int = DEMO_SIZE) -> list[tuple[str, float, torch.Tensor]]:
     for name, gamma in DEMO_PHOTOS:
         array = getattr(skimage.data, name)()  # (H, W, 3) uint8
         x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255.0
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        images.append((name, gamma, x[0].clamp(0, 1)))
+        images.append((name, gamma, resize_image(x, (size, size))[0]))
     return images
 
 

@@ -45,6 +45,9 @@ K_RANGE = IntRange("--k", 1, MAX_K, f"k-means clusters a sample of {MAX_K} patch
 PATCH_RANGE = IntRange("--patch", 1, MAX_PATCH, "larger patches take minutes per photo and smooth it away")
 MAX_PIXELS_RANGE = IntRange("--max-pixels", 1, MAX_PIXELS_LIMIT, "such an image needs hundreds of GB")
 BATCH_SIZE_RANGE = IntRange("--batch-size", 1, MAX_BATCH_SIZE)
+WORK_SIZE_RANGE = IntRange("--work-size", 0, 16384, "the working copy is the small one; 0 = full resolution")
+DEVICES_RANGE = IntRange("--devices", 1, 1024)
+NUM_NODES_RANGE = IntRange("--num-nodes", 1, 100_000)
 
 
 def samples_per_gp(height: int, width: int, channels: int, cluster_points: int | None) -> int:

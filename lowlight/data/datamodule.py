@@ -6,11 +6,13 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from lowlight.data.brackets import BracketOptions, BracketScene, load_scenes, scene_pairs, split_scenes
 from lowlight.data.darken import DarkeningConfig
-from lowlight.data.datasets import EpochSampler, LowLightTrainDataset, LowLightValDataset
+from lowlight.data.datasets import EpochSampler, LowLightTrainDataset, LowLightValDataset, round_up_to_multiple
 from lowlight.data.pair_datasets import MixedTrainDataset, RealPairTrainDataset, RealPairValDataset
 from lowlight.data.sources import DataSourceError, gather_image_paths, split_holdout
 
@@ -27,6 +29,14 @@ class LowLightDataModule(L.LightningDataModule):
     std 0.004); then, with ``brackets``, ``"val_real"``: the real pairs of the held-out scenes.
     Without validation sources the list is empty.
 
+    Several processes (DDP, ``--trainer.strategy ddp --trainer.devices N [--trainer.num_nodes
+    M]``): each rank reads its own share of every epoch (:class:`EpochSampler`: disjoint shares
+    whose union is the epoch, items still keyed by ``(seed, epoch, index)``); an epoch whose length
+    is not a multiple of the number of ranks is rounded up to one (a note says so). Each rank
+    validates its own share of every validation set (rank ``r`` of ``W``: images ``r, r + W, ...``,
+    none repeated, so shares may differ by one image); the modules' torchmetrics gather the
+    figures of all ranks.
+
     Validation on the training side (the project's rule: the report set never selects anything):
     ``holdout_percent`` moves a fixed part of the training photos (by a hash of the file name)
     into ``val/a`` and ``val/b``, and ``brackets`` hold out ``bracket_options.val_percent`` of
@@ -42,8 +52,9 @@ class LowLightDataModule(L.LightningDataModule):
         batch_size: for training and validation.
         num_workers: DataLoader worker processes (kept alive across epochs when > 0).
         val_size: validation images are resized to ``val_size`` x ``val_size``.
-        samples_per_epoch: training items per epoch (default: one per image); more repeats the
-            images, fewer uses a different subset each epoch.
+        samples_per_epoch: training items per epoch, all ranks together (default: one per image);
+            more repeats the images, fewer uses a different subset each epoch. Rounded up to a
+            multiple of the number of ranks.
         darkening: the random darkening of training crops.
         seed: base seed of crops, darkening, per-epoch shuffling and the ``val/b`` noise.
         max_val_images: validate on the first images only (sorted by source, then file name).
@@ -174,7 +185,7 @@ class LowLightDataModule(L.LightningDataModule):
                 crop_size=self.crop_size,
                 darkening=self.darkening,
                 seed=self.seed,
-                length=self.samples_per_epoch,
+                length=self.epoch_length(len(paths)),
                 scale_range=self.train_scale_range,
             )
             train_pairs = scene_pairs(self.bracket_scenes()[0]) if self.brackets else []
@@ -210,16 +221,38 @@ class LowLightDataModule(L.LightningDataModule):
                     raise ValueError(f"no held-out bracket pairs in {[str(p) for p in self.brackets]}")
                 self.val_datasets.append(RealPairValDataset(val_pairs, size=self.val_size))
 
+    def replicas(self) -> tuple[int, int]:
+        """``(world size, global rank)``: from the attached trainer, else from an initialised
+        ``torch.distributed`` process group, else ``(1, 0)``."""
+        trainer = self.trainer
+        if trainer is not None:
+            return trainer.world_size, trainer.global_rank
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_world_size(), torch.distributed.get_rank()
+        return 1, 0
+
+    def epoch_length(self, photos: int) -> int:
+        """Training items per epoch, all ranks together: ``samples_per_epoch`` (default: the
+        number of ``photos``) rounded up to a multiple of the world size, with a note when it is."""
+        length = self.samples_per_epoch or photos
+        world, _ = self.replicas()
+        rounded = round_up_to_multiple(length, world)
+        if rounded != length:
+            rank_zero_info(f"training epoch of {length} items rounded up to {rounded}, a multiple of the "
+                           f"{world} processes (each reads {rounded // world} of them)")
+        return rounded
+
     def train_dataloader(self) -> DataLoader:
         if self.train_dataset is None:
             self.setup("fit")
         assert self.train_dataset is not None
+        world, rank = self.replicas()
         return DataLoader(
             self.train_dataset,
             batch_size=self.batch_size,
             # The dataset shuffles itself per epoch (see LowLightTrainDataset); the sampler only
-            # carries the epoch to the workers.
-            sampler=EpochSampler(len(self.train_dataset)),
+            # carries the epoch to the workers and gives each rank its share.
+            sampler=EpochSampler(len(self.train_dataset), num_replicas=world, rank=rank),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
@@ -228,10 +261,18 @@ class LowLightDataModule(L.LightningDataModule):
     def val_dataloader(self) -> list[DataLoader]:
         if not self.val_datasets and self.val_loader_names:
             self.setup("validate")
+        world, rank = self.replicas()
+        for name, dataset in zip(self.val_loader_names, self.val_datasets, strict=True):
+            if len(dataset) < world:  # a rank without a batch would never join the metrics' sync
+                raise ValueError(f"{name}: {len(dataset)} validation image(s) for {world} processes; "
+                                 "give at least one per process")
         return [
             DataLoader(
                 dataset,
                 batch_size=self.batch_size,
+                # one share per rank, nothing repeated (a padded share would count images twice)
+                sampler=UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)
+                if world > 1 else None,
                 shuffle=False,
                 num_workers=self.num_workers,
                 persistent_workers=self.num_workers > 0,

@@ -1,6 +1,8 @@
 """Training and validation datasets: (dark, bright) pairs made on the fly from bright photos.
 
-Both return ``{"lq": (3, h, w) float32 in [0, 1], "gt": (3, h, w) float32 in [0, 1], "path": str}``.
+Both return ``{"lq": (3, h, w) float32 in [0, 1], "gt": (3, h, w) float32 in [0, 1], "path": str}``;
+validation items also carry their ``"index"`` in the dataset (an int), so that a model can tell
+the first images of the set apart whichever rank validates them.
 
 Unreadable files (empty, truncated, not an image) never stop an epoch: the item is taken from the
 next readable file instead, the file is reported by one warning and marked in a flag tensor kept
@@ -17,10 +19,11 @@ from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
+from torch.utils.data.distributed import DistributedSampler
 
+from lowlight.ops.resize import resize_image
 from lowlight.data.darken import (
     DarkeningConfig,
     LightFieldConfig,
@@ -122,12 +125,7 @@ def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
     Returns:
         (C, height, width) float in [0, 1], same dtype.
     """
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image
-    out = F.interpolate(
-        image[None], size=size, mode="bilinear", antialias=True, align_corners=False
-    )
-    return out[0].clamp(0.0, 1.0)  # (C, height, width)
+    return resize_image(image[None], size)[0]  # (C, height, width)
 
 
 def check_crop_options(crop_size: int, seed: int, length: int | None) -> None:
@@ -324,29 +322,58 @@ class LowLightValDataset(_ReadsWithSkip):
             generator = seeded_generator(self.seed, _VAL_STREAM, index)
             light = light_field(1, self.size, self.size, VAL_LIGHT_B, generator, dtype=gt.dtype)
             dark = poisson_gaussian_noise(dark * light, VAL_PHOTONS_B, VAL_READ_STD_B, generator)
-        return {"lq": quantize_8bit(dark)[0], "gt": gt[0], "path": str(path)}
+        return {"lq": quantize_8bit(dark)[0], "gt": gt[0], "path": str(path), "index": index}
 
 
-class EpochSampler(Sampler[tuple[int, int]]):
-    """Yields ``(epoch, 0), ..., (epoch, length - 1)`` for :class:`LowLightTrainDataset`.
+class EpochSampler(DistributedSampler):
+    """Yields this rank's share of ``(epoch, 0), ..., (epoch, length - 1)`` for the keyed datasets.
 
-    Lightning calls :meth:`set_epoch` before each training epoch (also through its distributed
-    wrapper). The epoch travels inside each key, so DataLoader workers, persistent ones
-    included, never hold a stale epoch.
+    With ``num_replicas`` processes (DDP ranks), rank ``r`` yields the indices ``r, r + W, r + 2W,
+    ...`` (``W = num_replicas``): the ranks' shares are disjoint, of equal size, and together they
+    are the whole epoch. Step ``s`` of rank ``r`` therefore holds the indices ``(s B + j) W + r``
+    (``B`` the per-rank batch size, ``j < B``), so that the step's items across all ranks are
+    exactly those of step ``s`` of a single process with batch size ``W B``: since every item is a
+    pure function of ``(seed, epoch, index)``, the number of ranks changes nothing but how a
+    batch is split. ``length`` must be a multiple of ``num_replicas`` (:class:`LowLightDataModule`
+    rounds the epoch up); uneven shares would make one rank wait forever for the others'
+    gradient exchange.
+
+    It is a :class:`~torch.utils.data.distributed.DistributedSampler`, so Lightning uses it as it
+    is (Lightning replaces or wraps any other sampler when ``use_distributed_sampler``).
+    Lightning calls :meth:`set_epoch` before each training epoch. The epoch travels inside each
+    key, so DataLoader workers, persistent ones included, never hold a stale epoch.
+
+    Args:
+        length: items per epoch, all ranks together (> 0, a multiple of ``num_replicas``).
+        num_replicas: number of processes sharing the epoch (DDP world size, >= 1).
+        rank: this process's rank, in ``0 .. num_replicas - 1``.
     """
 
-    def __init__(self, length: int) -> None:
+    def __init__(self, length: int, num_replicas: int = 1, rank: int = 0) -> None:
         if not length > 0:
             raise ValueError(f"length must be > 0, got {length!r}")
+        if not num_replicas >= 1:
+            raise ValueError(f"num_replicas must be >= 1, got {num_replicas!r}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in 0..{num_replicas - 1}, got {rank!r}")
+        if length % num_replicas:
+            raise ValueError(
+                f"length {length} is not a multiple of num_replicas {num_replicas}: the ranks would get "
+                "uneven shares (round the epoch up, as LowLightDataModule does)"
+            )
+        super().__init__(range(length), num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)
         self.length = length
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         epoch = self.epoch
-        return ((epoch, index) for index in range(self.length))
+        return ((epoch, index) for index in range(self.rank, self.length, self.num_replicas))
 
     def __len__(self) -> int:
-        return self.length
+        return self.length // self.num_replicas
+
+
+def round_up_to_multiple(length: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` (>= 1) that is >= ``length`` (>= 0)."""
+    if multiple < 1 or length < 0:
+        raise ValueError(f"expected length >= 0 and multiple >= 1, got {length!r} and {multiple!r}")
+    return -(-length // multiple) * multiple

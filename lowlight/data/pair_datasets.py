@@ -128,7 +128,7 @@ class RealPairValDataset(_PairReads):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} items")
         path, lq, gt = self._read(index)
         size = (self.size, self.size)
-        return {"lq": resize(lq, size), "gt": resize(gt, size), "path": str(path)}
+        return {"lq": resize(lq, size), "gt": resize(gt, size), "path": str(path), "index": index}
 
 
 class MixedTrainDataset(Dataset):

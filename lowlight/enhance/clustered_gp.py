@@ -22,16 +22,21 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from lowlight.ops.checks import check_image
-from lowlight.gp.exact import ExactGPState, se_gp_fit, se_gp_predict
+from lowlight.gp.exact import ExactGPState, se_gp_fit
 from lowlight.gp.hyperparameters import HeuristicOptions, heuristic_hyperparameters
 from lowlight.gp.learnable import LearnedHyperparameters
 from lowlight.gp.warm_start import WarmStart
 from lowlight.cluster.kmeans import cluster_means, kmeans
-from lowlight.ops.patches import centre_index, gather_patches, pad_for_patches
+from lowlight.enhance.dense_prediction import PatchLayout, predict_dense
+from lowlight.ops.patches import centre_index, gather_patches
+
+
+#: default queries per prediction strip (``GPOptions.chunk_pixels``)
+CPU_STRIP_QUERIES = 1 << 16
+GPU_STRIP_QUERIES = 1 << 22
 
 
 @dataclass
@@ -56,7 +61,8 @@ class GPOptions:
         cluster_points: (channel, pixel) samples drawn for clustering per GP (``None``: all).
         kmeans_max_iter: Lloyd iterations at most.
         noise_fraction: GP noise variance as a fraction of the signal variance (heuristic).
-        chunk_pixels: query pixels per chunk (bounds memory).
+        chunk_pixels: (channel, pixel) queries per strip of the prediction (bounds memory);
+            ``None``: 2^16 on a CPU (cache-sized), 2^22 on a GPU (fewer kernel launches).
         seed: seed of the sampling and k-means++ (each image draws from its own generator seeded
             with it, so a batch equals its images enhanced one by one).
     """
@@ -71,7 +77,7 @@ class GPOptions:
     cluster_points: int | None = 4096
     kmeans_max_iter: int = 10
     noise_fraction: float = 0.01
-    chunk_pixels: int = 1 << 16
+    chunk_pixels: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -85,6 +91,8 @@ class GPOptions:
             raise ValueError(f"target must be 'centre' or 'patch', got {self.target!r}")
         if self.cluster_points is not None and self.cluster_points < 1:
             raise ValueError(f"cluster_points must be >= 1 or None, got {self.cluster_points}")
+        if self.chunk_pixels is not None and self.chunk_pixels < 1:
+            raise ValueError(f"chunk_pixels must be >= 1 or None, got {self.chunk_pixels}")
 
 
 @dataclass
@@ -252,10 +260,15 @@ def predict_clustered_gp(
     fit: GPFit, low: Tensor, options: GPOptions, return_variance: bool = False,
     ref: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
-    """Predict every pixel from its patch (see ``GPOptions.inputs``), in chunks of rows.
+    """Predict every pixel from its patch (see ``GPOptions.inputs``), strip by strip.
+
+    The images may be larger than the ones the GP was fitted on (a working-resolution fit,
+    :class:`lowlight.enhance.enhancer.Enhancer`): the GP is asked about every pixel of these.
+    Computed as convolutions (:mod:`lowlight.enhance.dense_prediction`); memory is bounded by
+    image-sized buffers plus one strip of k correlation maps.
 
     Args:
-        fit: from :func:`fit_clustered_gp` on the same ``low``.
+        fit: from :func:`fit_clustered_gp` (same options, same batch and channel count).
         low: (B, C, H, W) float in [0, 1].
         options: the options the fit used.
         return_variance: also return the GP's posterior variance per pixel.
@@ -265,57 +278,26 @@ def predict_clustered_gp(
         ``(enhanced, variance)``: (B, C, H, W) in the dtype of ``low`` (not clamped), and the
         latent posterior variance (B, C, H, W) or ``None``.
     """
+    check_image(low, name="low")
     b, cc, h, w = low.shape
-    groups = _grouped(low, options.per_channel)  # (G, c, H, W)
-    g, c = groups.shape[:2]
-    p = options.patch
     if options.inputs != "low" and (ref is None or ref.shape != low.shape):
-        raise ValueError(f"inputs={options.inputs!r} needs ref of shape {tuple(low.shape)}")
+        got = None if ref is None else tuple(ref.shape)
+        raise ValueError(f"inputs={options.inputs!r} needs ref of shape {tuple(low.shape)}, got {got}")
+    groups = _grouped(low, options.per_channel)  # (G, c, H, W)
+    if groups.shape[0] != fit.centres.shape[0] or groups.shape[1] != fit.channels_per_group:
+        raise ValueError(f"the fit holds {fit.centres.shape[0]} GP(s) of {fit.channels_per_group} channel(s); "
+                         f"low {tuple(low.shape)} makes {groups.shape[0]} of {groups.shape[1]}")
     ref_groups = _grouped(ref, options.per_channel) if ref is not None else groups
-    sources = _SOURCES[options.inputs](groups, ref_groups)
-    padded_sources = [pad_for_patches(x, (p, p)) for x in sources]  # each (G, c, H+p-1, W+p-1)
-    rows_per_chunk = max(1, options.chunk_pixels // max(1, w * c))
-    patch_target = options.target == "patch"
-    out = groups.new_zeros(g, c, h + p - 1, w + p - 1) if patch_target else groups.new_empty(g, c, h, w)
-    variance = groups.new_empty(g, c, h, w) if return_variance else None
-    cols = torch.arange(w, device=low.device, dtype=low.dtype)
-    for r0 in range(0, h, rows_per_chunk):
-        r1 = min(h, r0 + rows_per_chunk)
-        n_rows = r1 - r0
-        q = torch.cat([_strip_patches(x, r0, r1, p) for x in padded_sources], dim=-1)  # (G, M, d)
-        if options.coordinates:
-            rows = torch.arange(r0, r1, device=low.device, dtype=low.dtype)
-            coords = _coordinates(rows[:, None].expand(n_rows, w), cols[None].expand(n_rows, w),
-                                  h, w, options.coordinate_weight)  # (rows, W, 2)
-            coords = coords.reshape(1, 1, n_rows * w, 2).expand(g, c, n_rows * w, 2)
-            q = torch.cat([q, coords.reshape(g, c * n_rows * w, 2)], dim=-1)
-        result = se_gp_predict(fit.state, q, return_variance=return_variance,
-                               chunk_size=options.chunk_pixels)
-        mean, var = result if return_variance else (result, None)  # (G, M, d_out), (G, M)
-        if patch_target:
-            cols_out = mean.view(g * c, n_rows * w, p * p).transpose(1, 2)  # (G c, pq, rows W)
-            folded = F.fold(cols_out, (n_rows + p - 1, w + p - 1), (p, p))  # (G c, 1, ...)
-            out[:, :, r0 : r1 + p - 1] += folded.view(g, c, n_rows + p - 1, w + p - 1)
-        else:
-            out[:, :, r0:r1] = mean.view(g, c, n_rows, w)
-        if variance is not None and var is not None:
-            variance[:, :, r0:r1] = var.view(g, c, n_rows, w)
-    if patch_target:
-        ones = torch.ones(1, p * p, h * w, dtype=low.dtype, device=low.device)
-        counts = F.fold(ones, (h + p - 1, w + p - 1), (p, p))  # (1, 1, H + p - 1, W + p - 1)
-        top = (p - 1) // 2
-        out = (out / counts)[..., top : top + h, top : top + w]
-    enhanced = out.reshape(b, cc, h, w)
-    return enhanced, (variance.reshape(b, cc, h, w) if variance is not None else None)
-
-
-def _strip_patches(padded: Tensor, r0: int, r1: int, p: int) -> Tensor:
-    """Patches of rows [r0, r1) from a padded (G, c, H + p - 1, W + p - 1) image: (G, c rows W, p^2)."""
-    g, c, _, wp = padded.shape
-    n = (r1 - r0) * (wp - p + 1)
-    strip = padded[:, :, r0 : r1 + p - 1]  # (G, c, rows + p - 1, W + p - 1)
-    q = F.unfold(strip.reshape(g * c, 1, *strip.shape[-2:]), (p, p))  # (G c, pq, rows W)
-    return q.view(g, c, p * p, n).transpose(2, 3).reshape(g, c * n, p * p)
+    layout = PatchLayout(
+        patch=options.patch, halves=2 if options.inputs == "pair" else 1, coordinates=options.coordinates,
+        coordinate_weight=options.coordinate_weight, patch_target=options.target == "patch",
+    )
+    chunk = options.chunk_pixels
+    if chunk is None:
+        chunk = CPU_STRIP_QUERIES if low.device.type == "cpu" else GPU_STRIP_QUERIES
+    mean, variance = predict_dense(fit.state, _SOURCES[options.inputs](groups, ref_groups), layout,
+                                   return_variance, chunk)
+    return mean.reshape(b, cc, h, w), (None if variance is None else variance.reshape(b, cc, h, w))
 
 
 def clustered_gp_enhance(

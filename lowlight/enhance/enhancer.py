@@ -17,6 +17,8 @@ from lowlight.gp.warm_start import WarmStart
 from lowlight.ops.checks import check_image
 from lowlight.ops.color import replace_luma, rgb_to_luma
 from lowlight.ops.gates import exposure_weight, noise_weight
+from lowlight.ops.guided_upsample import UPSAMPLING_METHODS, UpsamplingMethod, upsample_reference
+from lowlight.ops.resize import long_side_size, resize_image
 from lowlight.ops.strength import MAX_STRENGTH, apply_strength
 from lowlight.ops.tiling import run_tiled
 
@@ -52,6 +54,13 @@ class EnhancerConfig:
             ``None`` (default) always uses the GP.
         strength: how strong the enhancement is (:func:`lowlight.ops.strength.apply_strength`): 0
             returns the input, 1 (default) the enhancer's output, above 1 brighter.
+        work_size: the working resolution, as the longer side in pixels: larger images are
+            downscaled to it for the reference CNN, the patch sampling, k-means++ and the GP fit
+            (and the exposure gate), and the GP then predicts every pixel of the full-size image
+            from its full-size patches. 0 runs everything at the input's resolution. Images no
+            larger than it are unaffected.
+        reference_upsampling: how the working-resolution reference is brought to full size for
+            the GP's inputs (:func:`lowlight.ops.guided_upsample.upsample_reference`).
     """
 
     mode: Literal["cm", "lm"] = "cm"
@@ -62,8 +71,15 @@ class EnhancerConfig:
     exposure_gate: tuple[float, float] | None = (0.30, 0.40)
     noise_gate: tuple[float, float] | None = None
     strength: float = 1.0
+    work_size: int = 512
+    reference_upsampling: UpsamplingMethod = "guided"
 
     def __post_init__(self) -> None:
+        if self.work_size < 0:
+            raise ValueError(f"work_size must be >= 0 (0 = full resolution), got {self.work_size!r}")
+        if self.reference_upsampling not in UPSAMPLING_METHODS:
+            raise ValueError(f"reference_upsampling must be one of {UPSAMPLING_METHODS}, "
+                             f"got {self.reference_upsampling!r}")
         if not 0 <= self.strength <= MAX_STRENGTH:
             raise ValueError(f"strength must be in [0, {MAX_STRENGTH}], got {self.strength!r}")
         if self.exposure_gate is not None and not 0 <= self.exposure_gate[0] < self.exposure_gate[1] <= 1:
@@ -104,7 +120,8 @@ class EnhanceResult:
 
     Attributes:
         image: (B, 3, H, W) float in [0, 1], the enhanced image.
-        reference: (B, C, H, W) float in [0, 1], the CNN's reference (C = 1 for LM, 3 for CM).
+        reference: (B, C, H, W) float in [0, 1], the CNN's reference (C = 1 for LM, 3 for CM),
+            brought to full size from the working resolution where that is smaller.
         std: (B, 1, H, W) float >= 0, the GP's posterior standard deviation (root of the mean
             variance over channels), or ``None`` when not asked for or without GP.
     """
@@ -173,6 +190,18 @@ class Enhancer(nn.Module):
             return self.net(luma)
         return self.net(lq)
 
+    def working_copy(self, lq: Tensor) -> Tensor:
+        """The input at the working resolution (``EnhancerConfig.work_size``).
+
+        Args:
+            lq: (B, 3, H, W) float in [0, 1].
+
+        Returns:
+            (B, 3, h, w) float in [0, 1]: ``lq`` itself when no larger than the working size,
+            else downscaled (antialiased) to a longer side of ``work_size``.
+        """
+        return resize_image(lq, long_side_size(*lq.shape[-2:], self.config.work_size))
+
     def gp_low(self, lq: Tensor) -> Tensor:
         """What the GP sees of the input: (B, 3, H, W) RGB -> (B, C, H, W), luma for LM."""
         return rgb_to_luma(lq) if self.config.mode == "lm" else lq
@@ -194,29 +223,38 @@ class Enhancer(nn.Module):
                 gp_fit: GPFit | None = None) -> EnhanceResult:
         """Enhance a batch of same-size images.
 
+        The reference CNN and the GP fit run on the working copy (:meth:`working_copy`); the GP
+        predicts every pixel of ``lq``.
+
         Args:
             lq: (B, 3, H, W) float in [0, 1], low-light RGB.
             return_std: also return the GP's posterior standard deviation map.
-            reference: (B, C, H, W) the CNN's reference to use instead of :meth:`reference` of
-                ``lq`` (video passes a temporally smoothed one).
-            gp_fit: a GP already fitted to these images (:meth:`fit_gp`) instead of a new fit.
+            reference: (B, C, h, w) the CNN's reference of the working copy to use instead of
+                :meth:`reference` (video passes a temporally smoothed one).
+            gp_fit: a GP already fitted to the working copy (:meth:`fit_gp`) instead of a new fit.
 
         Returns:
-            :class:`EnhanceResult`.
+            :class:`EnhanceResult` at the size of ``lq``.
         """
         check_image(lq, 3, "lq")
-        # one CNN call per image: convolution kernels pick their algorithm (and rounding) by batch
-        # size, and a batch must give the bytes its images give one by one
+        small = self.working_copy(lq)
         if reference is None:
-            reference = torch.cat([self.reference(image) for image in lq.split(1)])
-        ref = reference.clamp(0.0, 1.0)
-        low = self.gp_low(lq)
+            # one CNN call per image: convolution kernels pick their algorithm (and rounding) by
+            # batch size, and a batch must give the bytes its images give one by one
+            reference = torch.cat([self.reference(image) for image in small.split(1)])
+        elif reference.shape[-2:] != small.shape[-2:]:
+            raise ValueError(f"reference {tuple(reference.shape)} is not at the working size "
+                             f"{tuple(small.shape[-2:])} of lq {tuple(lq.shape)}")
+        ref_small = reference.clamp(0.0, 1.0)
+        low_small, low = self.gp_low(small), self.gp_low(lq)
+        ref = ref_small if small is lq else upsample_reference(low_small, ref_small, low,
+                                                                 self.config.reference_upsampling)
         std = None
         gp_weight = None
         if self.config.use_gp and self.config.noise_gate is not None:
-            gp_weight = noise_weight(lq, *self.config.noise_gate)  # (B, 1, 1, 1)
+            gp_weight = noise_weight(self._noise_sample(lq), *self.config.noise_gate)  # (B, 1, 1, 1)
         if self.config.use_gp and (gp_weight is None or bool(gp_weight.any())):
-            fit = self.fit_gp(lq, ref) if gp_fit is None else gp_fit
+            fit = self.fit_gp(small, ref_small) if gp_fit is None else gp_fit
             out, variance = predict_clustered_gp(fit, low, self.config.gp, return_std, ref)
             out = out.clamp(0.0, 1.0)
             if variance is not None:
@@ -232,12 +270,24 @@ class Enhancer(nn.Module):
             out = self._colourise(lq, low, out)
         out = out.clamp(0.0, 1.0)
         if self.config.exposure_gate is not None:
-            keep = exposure_weight(lq, *self.config.exposure_gate)  # (B, 1, 1, 1)
+            keep = exposure_weight(small, *self.config.exposure_gate)  # (B, 1, 1, 1)
             out = keep * lq + (1 - keep) * out
             if std is not None:
                 std = (1 - keep) * std
         out = apply_strength(lq, out, self.config.strength)
         return EnhanceResult(keep_neutral(lq, out), ref, std)
+
+    def _noise_sample(self, lq: Tensor) -> Tensor:
+        """Full-resolution pixels for the noise estimate: ``lq``, or its centre crop of working size.
+
+        Noise is a per-pixel statistic: a crop keeps it where a downscaled copy would average it away.
+        """
+        side = self.config.work_size
+        h, w = lq.shape[-2:]
+        if side == 0 or max(h, w) <= side:
+            return lq
+        top, left = (h - min(h, side)) // 2, (w - min(w, side)) // 2
+        return lq[..., top : top + min(h, side), left : left + min(w, side)]
 
     def _colourise(self, lq: Tensor, luma_in: Tensor, luma_out: Tensor) -> Tensor:
         """LM colour: (B, 3, H, W) from the enhanced luma (B, 1, H, W)."""

@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-reference", action="store_true",
                         help="real dark photos without ground truth: enhance each (longer side "
                              "--longer-side) and write only the contact sheet")
+    parser.add_argument("--native", action="store_true",
+                        help="protocols at each photo's own resolution (no 256 x 256 resize): the darkening "
+                             "applied to the full-size photo")
+    parser.add_argument("--upscale", type=_positive_int, default=1,
+                        help="with --native: enlarge each photo this many times first (bicubic), e.g. 2 or 4 "
+                             "to make 1280- and 2560-pixel versions of 640-pixel photos (default 1)")
     parser.add_argument("--longer-side", type=_positive_int, default=512,
                         help="--no-reference resize: longer side in pixels (default 512)")
     parser.add_argument("--time-calls", type=_non_negative_int, default=20,
@@ -154,6 +160,8 @@ def _run(args: argparse.Namespace) -> None:
             f"--versions {args.versions}: protocol {args.protocol.upper()} has only "
             f"{protocol_version_count(args.protocol)}"
         )
+    if args.upscale != 1 and not args.native:
+        raise UsageError(f"--upscale {args.upscale}: only with --native")
     options = MethodOptions(
         device=args.device, k=args.k, checkpoint_dir=args.checkpoint_dir, gpe_mat=args.gpe_mat
     )
@@ -184,6 +192,7 @@ def _run_protocol(args: argparse.Namespace, paths: list[Path], methods: list[Met
         time_calls=args.time_calls,
         sheet_images=args.sheet_images,
         progress=not args.no_progress,
+        native_upscale=args.upscale if args.native else None,
     )
     result = run_protocol(paths, methods, run_options)
     written = write_results(result, out_dir, args.time_calls)

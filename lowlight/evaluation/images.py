@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lowlight.ops.checks import check_image, check_positive
+from lowlight.ops.resize import resize_image
 from lowlight.data import sources
 from lowlight.io.images import list_images, read_image
 
@@ -88,11 +89,7 @@ def resize_exact(image: Tensor, height: int, width: int) -> Tensor:
     Returns:
         (B, C, height, width), same dtype.
     """
-    check_image(image, None, "image")
-    resized = F.interpolate(
-        image, size=(height, width), mode="bilinear", antialias=True, align_corners=False
-    )
-    return resized.clamp(0.0, 1.0)
+    return resize_image(image, (height, width))
 
 
 def resize_longer_side(image: Tensor, longer_side: int) -> Tensor:
@@ -121,3 +118,25 @@ def load_ground_truth(path: Path, size: int = PROTOCOL_SIZE) -> Tensor:
     """
     image = read_image(path)[None]  # (1, 3, H, W)
     return resize_exact(image, size, size).to(torch.float32)
+
+
+def load_native_truth(path: Path, upscale: int = 1) -> Tensor:
+    """Read one image at its own resolution, optionally enlarged (the native-resolution mode).
+
+    Enlarging (bicubic, antialiased) makes camera-sized versions of a small photo set: the
+    protocols' darkening is then applied at that size.
+
+    Args:
+        path: an image file.
+        upscale: integer enlargement factor, >= 1.
+
+    Returns:
+        (1, 3, H * upscale, W * upscale) float32 in [0, 1].
+    """
+    check_positive(upscale, "upscale")
+    image = read_image(path)[None].to(torch.float32)  # (1, 3, H, W)
+    if upscale == 1:
+        return image
+    height, width = image.shape[-2:]
+    return F.interpolate(image, size=(height * upscale, width * upscale), mode="bicubic",
+                         align_corners=False).clamp(0.0, 1.0)

@@ -90,8 +90,10 @@ def results_markdown(result: EvaluationResult, time_calls: int) -> str:
     name = result.protocol.upper()
     pairs = dark_rows[0].pairs if dark_rows else 0
     gammas = ", ".join(f"{g:.3g}" for g in result.gammas)
+    where = "" if result.native_upscale is None else (
+        " at native resolution" + ("" if result.native_upscale == 1 else f" x {result.native_upscale}"))
     parts = [
-        f"## Protocol {name}: {len(result.images)} images x {len(result.versions)} versions "
+        f"## Protocol {name}{where}: {len(result.images)} images x {len(result.versions)} versions "
         f"({pairs} pairs per method)",
         "",
         f"Gammas: {gammas}. Means over all pairs; SIFT P, R, F1 averaged per pair.",
@@ -103,8 +105,8 @@ def results_markdown(result: EvaluationResult, time_calls: int) -> str:
     ]
     if result.times:
         parts += [
-            f"Time: median of {time_calls} calls after one warm-up, one 256 x 256 image, batch of "
-            f"one, {result.threads} torch thread(s).",
+            f"Time: median of {time_calls} calls after one warm-up, one {result.timed_size[1]} x "
+            f"{result.timed_size[0]} image, batch of one, {result.threads} torch thread(s).",
             "",
         ]
     parts += [

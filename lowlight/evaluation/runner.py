@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from lowlight.evaluation.images import load_ground_truth, resize_longer_side
+from lowlight.evaluation.images import load_ground_truth, load_native_truth, resize_longer_side
 from lowlight.metrics.quality import TimeStats, measure_time, psnr_per_image, ssim_per_image
 from lowlight.evaluation.methods import Method
 from lowlight.protocols import (
@@ -45,6 +45,9 @@ class RunOptions:
         time_calls: timed calls per method (after one warm-up); 0 skips timing.
         sheet_images: images (rows) on the contact sheet.
         progress: show a tqdm bar over images (on stderr).
+        native_upscale: ``None``: the protocol's 256 x 256 ground truths; an integer n >= 1:
+            each photo at its own resolution times n (the native-resolution mode), darkened
+            there by the protocol's rules.
     """
 
     protocol: ProtocolName = "a"
@@ -52,6 +55,11 @@ class RunOptions:
     time_calls: int = 20
     sheet_images: int = 4
     progress: bool = True
+    native_upscale: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.native_upscale is not None and self.native_upscale < 1:
+            raise ValueError(f"native_upscale must be >= 1 or None, got {self.native_upscale!r}")
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,8 @@ class EvaluationResult:
     pairs: list[PairResult]
     times: dict[str, TimeStats]
     sheet: ContactSheet
+    timed_size: tuple[int, int] = (256, 256)  #: (height, width) of the timed input
+    native_upscale: int | None = None  #: see :class:`RunOptions`
 
     def summaries(self, input_kind: str = DARK_INPUT) -> list[MethodSummary]:
         """One row per method: means over its pairs of ``input_kind`` (``"dark"``/``"bright"``)."""
@@ -263,7 +273,10 @@ def run_protocol(
     bar = tqdm(paths, desc=f"protocol {options.protocol.upper()}", unit="image",
                disable=not options.progress)
     for image_index, path in enumerate(bar):
-        truth = load_ground_truth(path)  # (1, 3, 256, 256)
+        if options.native_upscale is None:
+            truth = load_ground_truth(path)  # (1, 3, 256, 256)
+        else:
+            truth = load_native_truth(path, options.native_upscale)  # (1, 3, H n, W n)
         truth_features = image_features(truth)
         versions = protocol_versions(options.protocol, truth, image_index, path.name, indices)
         sheet_position = [v.context.version for v in versions].index(sheet_version)
@@ -290,6 +303,8 @@ def run_protocol(
         pairs=pairs,
         times=times,
         sheet=sheet,
+        timed_size=(256, 256) if timing_input is None else tuple(timing_input.image.shape[-2:]),
+        native_upscale=options.native_upscale,
     )
 
 

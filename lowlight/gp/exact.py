@@ -134,6 +134,12 @@ class ExactGPState:
     alpha: Tensor
     jitter: Tensor
 
+    def select(self, index: int) -> ExactGPState:
+        """Batch element ``index`` alone (a batch of one; differentiable)."""
+        part = slice(index, index + 1)
+        return ExactGPState(self.train_x[part], self.hyperparameters.select(index), self.cholesky[part],
+                            self.alpha[part], self.jitter[part])
+
 
 def se_gp_fit(
     train_x: Tensor,
@@ -248,7 +254,7 @@ def se_gp_predict(
         correlation = unit_se_from_augmented(chunk, augmented_train)  # (B, c, k)
         means.append(torch.baddbmm(prior_mean, correlation, weights))  # (B, c, d_out)
         if return_variance:
-            variances.append(_latent_variance(correlation, state))
+            variances.append(latent_variance(correlation, state))
     if not means:
         empty_mean = queries.new_zeros(batch, 0, state.alpha.shape[2])
         return (empty_mean, queries.new_zeros(batch, 0)) if return_variance else empty_mean
@@ -327,11 +333,13 @@ def negative_log_marginal_likelihood(
     return nll.to(train_x.dtype)
 
 
-def _latent_variance(correlation: Tensor, state: ExactGPState) -> Tensor:
-    """``s2 - k(q, X) K^-1 k(X, q)`` for one chunk, in float64 (the subtraction cancels near data).
+def latent_variance(correlation: Tensor, state: ExactGPState) -> Tensor:
+    """``s2 - k(q, X) K^-1 k(X, q)`` for a chunk of queries, in float64 (the subtraction cancels near data).
 
     Args:
-        correlation: (B, c, k) unit-variance cross-kernel of the chunk.
+        correlation: (B, c, k) float, the unit-variance cross-kernel ``exp(-0.5 |(q - x) / l|^2)``
+            of c queries with the k training points.
+        state: the conditioned GP.
 
     Returns:
         (B, c) float64 >= 0.

@@ -86,6 +86,10 @@ class SEHyperparameters:
     def detach(self) -> SEHyperparameters:
         return SEHyperparameters(*(t.detach() for t in self.tensors()))
 
+    def select(self, index: int) -> SEHyperparameters:
+        """Batch element ``index`` alone (a batch of one; differentiable)."""
+        return SEHyperparameters(*(t[index : index + 1] for t in self.tensors()))
+
     def validate(self, batch: int, d_in: int, d_out: int, *, allow_zero_noise: bool = True) -> None:
         """Raise ``ValueError`` on a wrong shape or a non-positive / non-finite value.
 

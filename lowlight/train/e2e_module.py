@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from lowlight.enhance.checkpoints import learned_gp_metadata, load_learned_gp, load_reference_cnn, save_reference_cnn
@@ -57,6 +58,11 @@ class EndToEndModule(L.LightningModule):
     ``val/examples`` (dark | reference | GP output | ground truth | uncertainty) and the table
     ``val/k_sweep`` (PSNR, SSIM, SIFT F1, time per image for each k of ``k_sweep``) when the
     logger can show them.
+
+    Under DDP every validation figure is a torchmetrics module, so each covers the images of all
+    ranks (as one process would); the SIFT images are chosen by their index in the validation set
+    (the batches carry it), not by the order a rank meets them. The grid and the k-sweep come from
+    rank 0's first batch. A step whose loss is not finite on any rank is skipped on all of them.
 
     Args:
         mode: ``"cm"`` (RGB CNN, GP on RGB patches) or ``"lm"`` (luma CNN, GP on Y).
@@ -161,7 +167,9 @@ class EndToEndModule(L.LightningModule):
             for name in metric_names
         })
         self.val_ssim = nn.ModuleList([StructuralSimilarityIndexMeasure(data_range=1.0) for _ in VAL_PREFIXES])
-        self._sift_scored = [0 for _ in VAL_PREFIXES]
+        self.val_loss = nn.ModuleList([MeanMetric() for _ in VAL_PREFIXES])
+        self.val_sift_f1 = nn.ModuleList([MeanMetric() for _ in VAL_PREFIXES])
+        self._val_seen = [0 for _ in VAL_PREFIXES]  # images per loader, for batches without "index"
         self._grid: list[Tensor] | None = None
         self._sweep_batch: tuple[Tensor, Tensor] | None = None
 
@@ -209,13 +217,20 @@ class EndToEndModule(L.LightningModule):
         return loss
 
     def _ensure_gp_initialised(self, lq: Tensor) -> None:
-        """Absolute hyperparameters start from the heuristic on the first batch seen."""
+        """Absolute hyperparameters start from the heuristic on the first batch seen (under DDP:
+        rank 0's first batch, sent to the other ranks, which saw other images)."""
         if bool(self.gp_layer.initialised):
             return
         with torch.no_grad():
             ref = self.enhancer.reference(lq).clamp(0.0, 1.0)
             low = rgb_to_luma(lq) if self.mode == "lm" else lq
             initialise_from_heuristic(self.gp_layer, low, ref, self.train_gp)
+            if self._trainer is not None and self.trainer.world_size > 1:
+                layer = self.gp_layer
+                parameters = (layer.log_lengthscale, layer.log_signal_variance, layer.log_noise_variance)
+                values = self.trainer.strategy.broadcast([p.detach().cpu() for p in parameters], src=0)
+                for parameter, value in zip(parameters, values, strict=True):
+                    parameter.copy_(value.to(parameter))
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
         lq, gt = batch["lq"], batch["gt"]
@@ -226,7 +241,12 @@ class EndToEndModule(L.LightningModule):
         loss = self._loss(image, gt)
         n = lq.shape[0]
         self._log_hyperparameters(n)
-        if not bool(torch.isfinite(loss)):  # skip the step (Lightning does on None) rather than poison the weights
+        # skip the step (Lightning does on None) rather than poison the weights; under DDP all ranks
+        # skip together, or the others would wait forever for this rank's gradients
+        finite = bool(torch.isfinite(loss))
+        if self._trainer is not None:
+            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if not finite:
             self.log("train/skipped_nonfinite", 1.0, reduce_fx="sum", batch_size=n)
             return None
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
@@ -245,7 +265,7 @@ class EndToEndModule(L.LightningModule):
                 self.log(key, value, batch_size=batch_size)
 
     def on_validation_epoch_start(self) -> None:
-        self._sift_scored = [0 for _ in VAL_PREFIXES]
+        self._val_seen = [0 for _ in VAL_PREFIXES]
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         if dataloader_idx >= len(VAL_PREFIXES):
@@ -262,17 +282,21 @@ class EndToEndModule(L.LightningModule):
         psnr.update(image, gt)
         ref_psnr.update(reference, gt_net)
         ssim.update(image, gt)
+        loss, sift_f1 = self.val_loss[dataloader_idx], self.val_sift_f1[dataloader_idx]
+        loss.update(self._loss(image, gt), weight=n)
         log = {"add_dataloader_idx": False, "batch_size": n}
-        self.log(f"{prefix}/loss", self._loss(image, gt), **log)
+        self.log(f"{prefix}/loss", loss, **log)
         self.log(f"{prefix}/psnr", psnr, prog_bar=dataloader_idx == 0, **log)
         self.log(f"{prefix}/ssim", ssim, **log)
         self.log(f"{prefix}/ref_psnr", ref_psnr, **log)
-        budget = n if self.sift_images is None else max(0, self.sift_images - self._sift_scored[dataloader_idx])
-        scored = min(n, budget)
-        if scored:
-            f1 = [sift_score(image_features(image[i]), image_features(gt[i])).f1 for i in range(scored)]
-            self._sift_scored[dataloader_idx] += scored
-            self.log(f"{prefix}/sift_f1", sum(f1) / scored, add_dataloader_idx=False, batch_size=scored)
+        seen = self._val_seen[dataloader_idx]
+        indices = batch["index"].tolist() if "index" in batch else list(range(seen, seen + n))
+        self._val_seen[dataloader_idx] = seen + n
+        if self.sift_images != 0:  # logged on every batch of every rank (the ranks sync it together)
+            scored = [i for i, index in enumerate(indices) if self.sift_images is None or index < self.sift_images]
+            f1 = [sift_score(image_features(image[i]), image_features(gt[i])).f1 for i in scored]
+            sift_f1.update(torch.tensor(f1, dtype=torch.float32, device=image.device))
+            self.log(f"{prefix}/sift_f1", sift_f1, **log)
         if first:
             self._remember_examples(lq, reference, image, gt, std)
 
@@ -298,7 +322,7 @@ class EndToEndModule(L.LightningModule):
             log_image(key="val/examples", images=[pixels],
                       caption=["dark | reference | GP output | ground truth | uncertainty"])
         log_table = getattr(self.logger, "log_table", None)
-        if self._sweep_batch is not None and self.k_sweep and log_table is not None:
+        if self._sweep_batch is not None and self.k_sweep and log_table is not None and self.trainer.is_global_zero:
             log_table(key="val/k_sweep", columns=K_SWEEP_COLUMNS, data=self.k_sweep_rows(*self._sweep_batch))
         self._grid = self._sweep_batch = None
 

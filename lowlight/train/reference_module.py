@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from lowlight.enhance.checkpoints import load_reference_cnn
@@ -28,7 +29,8 @@ class ReferenceCNNModule(L.LightningModule):
 
     Logged: ``train/loss``; per validation loader ``val/psnr``, ``val/ssim`` (then ``val_b/...``
     for a second loader), PSNR per image as in PROTOCOL.md; an image grid (dark | reference |
-    ground truth) each validation epoch when the logger can show images.
+    ground truth) each validation epoch when the logger can show images. Every validation figure
+    is a torchmetrics module: under DDP each covers the images of all ranks, as one process would.
 
     Args:
         net: the reference CNN, (B, C, H, W) -> (B, C, H, W) with C = 1 or 3.
@@ -77,6 +79,7 @@ class ReferenceCNNModule(L.LightningModule):
         self.val_ssim = nn.ModuleList(
             [StructuralSimilarityIndexMeasure(data_range=1.0) for _ in VAL_PREFIXES]
         )
+        self.val_loss = nn.ModuleList([MeanMetric() for _ in VAL_PREFIXES])
         self._grid_batch: tuple[Tensor, Tensor, Tensor] | None = None
 
     def to_net_space(self, rgb: Tensor) -> Tensor:
@@ -110,10 +113,12 @@ class ReferenceCNNModule(L.LightningModule):
         pred = self(batch["lq"]).clamp(0, 1)
         target = self.to_net_space(batch["gt"])
         psnr, ssim = self.val_psnr[dataloader_idx], self.val_ssim[dataloader_idx]
+        loss = self.val_loss[dataloader_idx]
         psnr.update(pred, target)
         ssim.update(pred, target)
         n = pred.shape[0]
-        self.log(f"{prefix}/loss", self._loss(pred, target), batch_size=n, add_dataloader_idx=False)
+        loss.update(self._loss(pred, target), weight=n)
+        self.log(f"{prefix}/loss", loss, batch_size=n, add_dataloader_idx=False)
         self.log(f"{prefix}/psnr", psnr, batch_size=n, prog_bar=dataloader_idx == 0,
                  add_dataloader_idx=False)
         self.log(f"{prefix}/ssim", ssim, batch_size=n, add_dataloader_idx=False)

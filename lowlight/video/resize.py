@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lowlight.ops.checks import check_image
+from lowlight.ops.resize import resize_image
 
 
 def work_size(height: int, width: int, work_height: int) -> tuple[int, int]:
@@ -41,6 +42,6 @@ def enhance_at_work_size(enhance: Callable[[Tensor], Tensor], frames: Tensor, wo
     size = work_size(height, width, work_height)
     if size == (height, width):
         return enhance(frames)
-    small = F.interpolate(frames, size=size, mode="bilinear", antialias=True, align_corners=False)
+    small = resize_image(frames, size)
     out = F.interpolate(enhance(small), size=(height, width), mode="bilinear", align_corners=False)
     return out.clamp(0.0, 1.0)

@@ -108,8 +108,9 @@ class VideoEnhancer:
         cut = self._scene_cuts(frames)
         if self.options.strength == 0:
             return self.enhancer(frames).image
-        ref = self._reference(frames, cut)
-        fit = self._fit(frames, ref, cut) if self.enhancer.config.use_gp else None
+        small = self.enhancer.working_copy(frames)
+        ref = self._reference(small, cut)
+        fit = self._fit(small, ref, cut) if self.enhancer.config.use_gp else None
         return self.enhancer(frames, reference=ref, gp_fit=fit).image
 
     def _scene_cuts(self, frames: Tensor) -> list[bool]:

@@ -10,20 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from lowlight.archs import CurveNet, GPECNN
+from lowlight.archs import GPECNN
 from lowlight.enhance.checkpoints import save_reference_cnn
 from lowlight.cli.infer import main
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
 from lowlight.io.images import read_image
 from tests.images import structured_image, write_bad_images, write_mode_images
-
-
-@pytest.fixture()
-def rgb_checkpoint(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path / "rgb.safetensors"
-    save_reference_cnn(CurveNet(), path, "rgb")
-    return path
 
 
 @pytest.fixture()

@@ -13,22 +13,12 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from lowlight.archs import CurveNet
-from lowlight.enhance.checkpoints import save_reference_cnn
 from lowlight.cli import infer
 from lowlight.cli.infer import main
 from lowlight.io.images import read_image
 from tests.images import structured_image
 
 COMMON = ["--k", "4"]
-
-
-@pytest.fixture()
-def ckpt(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path / "rgb.safetensors"
-    save_reference_cnn(CurveNet(), path, "rgb")
-    return path
 
 
 def dark(path: Path, size: tuple[int, int] = (12, 16), seed: int = 0, **save: object) -> Path:
@@ -133,7 +123,7 @@ def test_4_existing_outputs_are_refused_unless_overwrite(tmp_path: Path, ckpt: P
     args = [str(src), "-o", str(tmp_path / "same"), "--checkpoint", str(ckpt), *COMMON]
     assert main(args) == 1
     err = capsys.readouterr().err
-    assert f"output {existing} exists; refusing to overwrite it (use --overwrite)" in err
+    assert f"output {existing} exists; refusing to overwrite it (use --overwrite, or --skip-existing)" in err
     assert existing.read_bytes() == b"keep me"
     assert main([*args, "--overwrite"]) == 0
     assert read_image(existing).shape == (3, 12, 16)
@@ -229,6 +219,7 @@ def test_7_bad_gp_tensor_names_the_file(tmp_path: Path, ckpt: Path, capsys: pyte
         ("--patch", "99", "1..15"), ("--patch", "0", "1..15"),
         ("--max-pixels", "0", "1..1000000000"), ("--max-pixels", "-5", "1..1000000000"),
         ("--batch-size", "0", "1..256"), ("--batch-size", "100000", "1..256"),
+        ("--work-size", "-1", "0..16384"), ("--work-size", "99999", "0..16384"),
     ],
 )
 def test_8_impossible_values_are_refused_with_the_range(option: str, value: str, allowed: str, tmp_path: Path,

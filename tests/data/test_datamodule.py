@@ -75,6 +75,32 @@ def test_samples_per_epoch_and_max_val_images(sources: dict[str, Path]) -> None:
     assert len(loader.dataset) == 2
 
 
+def test_ranks_share_each_epoch_and_each_validation_set(sources: dict[str, Path]) -> None:
+    """Two ranks (a trainer's world size and rank): the 7 photos' epoch is rounded up to 8, the
+    ranks' training items are disjoint and make the whole epoch, validation images are split
+    without repeats."""
+    from types import SimpleNamespace
+
+    shares, val_shares = [], []
+    for rank in range(2):
+        module = make_module(sources, batch_size=2)
+        module.trainer = SimpleNamespace(world_size=2, global_rank=rank)  # type: ignore[assignment]
+        module.setup("fit")
+        assert module.train_dataset is not None and len(module.train_dataset) == 8  # 4 + 3 photos, rounded up
+        loader = module.train_dataloader()
+        loader.sampler.set_epoch(1)
+        assert len(loader) == 2
+        shares.append(list(loader.sampler))
+        val_shares.append([index for batch in module.val_dataloader()[0] for index in batch["index"].tolist()])
+    assert set(shares[0]).isdisjoint(shares[1]) and sorted(shares[0] + shares[1]) == [(1, i) for i in range(8)]
+    assert val_shares == [[0, 2], [1]]
+
+    module = make_module(sources)
+    module.trainer = SimpleNamespace(world_size=4, global_rank=0)  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="val/a: 3 validation image"):
+        module.val_dataloader()
+
+
 def test_validate_stage_needs_no_training_source(sources: dict[str, Path]) -> None:
     module = LowLightDataModule(coco_val=[sources["coco_val"]], val_size=16)
     module.setup("validate")

@@ -19,6 +19,7 @@ from lowlight.data.datasets import (
     LowLightTrainDataset,
     LowLightValDataset,
     random_crop,
+    round_up_to_multiple,
     seeded_generator,
 )
 from lowlight.io.images import read_image
@@ -148,6 +149,34 @@ def test_epoch_sampler_carries_the_epoch() -> None:
     assert list(sampler) == [(0, 0), (0, 1), (0, 2)] and len(sampler) == 3
     sampler.set_epoch(4)
     assert list(sampler) == [(4, 0), (4, 1), (4, 2)]
+
+
+@pytest.mark.parametrize("world", [1, 2, 3, 4])
+def test_epoch_sampler_shards_are_disjoint_and_cover_the_epoch(world: int) -> None:
+    length, batch = 24, 2
+    shards = []
+    for rank in range(world):
+        sampler = EpochSampler(length, num_replicas=world, rank=rank)
+        sampler.set_epoch(3)
+        shards.append(list(sampler))
+        assert len(sampler) == length // world == len(shards[-1])
+    keys = [key for shard in shards for key in shard]
+    assert len(set(keys)) == len(keys)  # disjoint
+    assert sorted(keys) == [(3, i) for i in range(length)]  # together: the whole epoch
+    # step s of all ranks holds the items of step s of one process with batch world * batch
+    for step in range(length // (world * batch)):
+        together = {key for shard in shards for key in shard[step * batch : (step + 1) * batch]}
+        assert together == {(3, i) for i in range(step * world * batch, (step + 1) * world * batch)}
+
+
+def test_epoch_sampler_refuses_uneven_shares_and_bad_ranks() -> None:
+    with pytest.raises(ValueError, match="length 5 is not a multiple of num_replicas 2"):
+        EpochSampler(5, num_replicas=2, rank=0)
+    with pytest.raises(ValueError, match=r"rank must be in 0\.\.1, got 2"):
+        EpochSampler(4, num_replicas=2, rank=2)
+    with pytest.raises(ValueError, match="num_replicas must be >= 1, got 0"):
+        EpochSampler(4, num_replicas=0)
+    assert round_up_to_multiple(5, 2) == 6 and round_up_to_multiple(6, 3) == 6 and round_up_to_multiple(0, 4) == 0
 
 
 def test_seeded_generator_streams_differ() -> None:

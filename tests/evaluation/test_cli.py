@@ -85,6 +85,26 @@ def test_wandb_disabled_mode_runs(photo_folder: Path, tmp_path: Path, monkeypatc
     assert main(argv) == 0
 
 
+@pytest.mark.parametrize("protocol", ["a", "b"])
+def test_native_resolution_darkens_the_enlarged_photo(photo_folder: Path, tmp_path: Path, capsys,
+                                                      protocol: str) -> None:
+    out = tmp_path / "native"
+    argv = ["--images", str(photo_folder), "--protocol", protocol, "--native", "--upscale", "2", "--out", str(out),
+            "--methods", "dark,cm-full,cm", "--max-images", "1", "--versions", "1", "--time-calls", "1", "--k", "8",
+            "--no-progress"]
+    assert main(argv) == 0
+    stdout = capsys.readouterr().out
+    path = sorted(photo_folder.iterdir())[0]
+    with Image.open(path) as image:
+        width, height = image.size
+    assert "at native resolution x 2" in stdout and f"one {2 * width} x {2 * height} image" in stdout
+    data = json.loads((out / "results.json").read_text())
+    rows = {row["method"]: row for row in data["summary"]}
+    # photos this small fit the working size: the default and the full-resolution path agree
+    assert rows["cm k=8"]["psnr"] == pytest.approx(rows["cm-full k=8"]["psnr"], abs=1e-6)
+    assert rows["cm k=8"]["psnr"] > rows["dark"]["psnr"]
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -92,6 +112,7 @@ def test_wandb_disabled_mode_runs(photo_folder: Path, tmp_path: Path, monkeypatc
         (["--methods", "dark,sharpen"], "unknown method(s) sharpen; known: dark"),
         (["--protocol", "b", "--versions", "11"], "--versions 11: protocol B has only 10"),
         (["--no-reference", "--methods", "oracle"], "no method left to run without ground truth"),
+        (["--upscale", "2"], "--upscale 2: only with --native"),
     ],
 )
 def test_user_mistakes_exit_2(photo_folder: Path, tmp_path: Path, capsys, extra, message) -> None:

@@ -1,0 +1,97 @@
+"""Bringing a working-resolution reference back to full resolution, guided by the full-size input.
+
+A reference CNN is run on a downscaled copy of a large photo (the working resolution); the GP
+that follows needs the reference at every full-resolution pixel. Three ways, measured in the
+README (native-resolution evaluation):
+
+- ``"guided"``: a fast guided filter (He & Sun, 2015) in the log domain: on the working copy,
+  ``log(ref + eps)`` is fitted as ``A log(lq + eps) + b`` in every window (per channel; the
+  slope regularised towards the whole image's slope), the smoothed ``A`` and ``b`` are upsampled
+  bilinearly and applied to the full-size input. A curve
+  whose coefficients vary slowly over the image (what the reference CNNs learn) is reproduced
+  at full resolution, with the full-resolution input's detail.
+- ``"gain"``: the working copy's gain ``(ref + eps) / (lq + eps)``, upsampled, times the input.
+- ``"bilinear"``: the reference itself upsampled (no full-resolution detail).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import kornia.filters
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lowlight.ops.checks import check_image
+
+UpsamplingMethod = Literal["guided", "gain", "bilinear"]
+UPSAMPLING_METHODS: tuple[str, ...] = ("guided", "gain", "bilinear")
+
+#: about one 8-bit step: the offset inside the logarithms (the CurveNet's own)
+LOG_EPS = 1.0 / 255
+
+
+def upsample_reference(
+    lq_small: Tensor, ref_small: Tensor, lq: Tensor, method: UpsamplingMethod = "guided",
+    radius: int = 2, regularisation: float = 1e-2,
+) -> Tensor:
+    """The reference at the input's resolution from its working-resolution version.
+
+    Args:
+        lq_small: (B, C, h, w) float in [0, 1], the downscaled input the reference was made from.
+        ref_small: (B, C, h, w) float in [0, 1], its reference.
+        lq: (B, C, H, W) float in [0, 1], the full-size input (H >= h, W >= w).
+        method: ``"guided"``, ``"gain"`` or ``"bilinear"`` (module docstring).
+        radius: the guided filter's window radius in working-resolution pixels, >= 0.
+        regularisation: the guided filter's epsilon (in squared log units), > 0: larger keeps
+            ``A`` nearer the whole image's slope.
+
+    Returns:
+        (B, C, H, W) float in [0, 1], same dtype.
+    """
+    check_image(lq_small, name="lq_small")
+    check_image(lq, lq_small.shape[1], name="lq")
+    if ref_small.shape != lq_small.shape:
+        raise ValueError(f"ref_small {tuple(ref_small.shape)} does not match lq_small {tuple(lq_small.shape)}")
+    if method not in UPSAMPLING_METHODS:
+        raise ValueError(f"method must be one of {UPSAMPLING_METHODS}, got {method!r}")
+    if radius < 0 or not regularisation > 0:
+        raise ValueError(f"need radius >= 0 and regularisation > 0, got {radius!r}, {regularisation!r}")
+    size = tuple(lq.shape[-2:])
+    if method == "bilinear":
+        return _up(ref_small, size).clamp(0.0, 1.0)
+    if method == "gain":
+        gain = (ref_small + LOG_EPS) / (lq_small + LOG_EPS)
+        return ((lq + LOG_EPS) * _up(gain, size) - LOG_EPS).clamp(0.0, 1.0)
+    guide, target = torch.log(lq_small + LOG_EPS), torch.log(ref_small + LOG_EPS)
+    slope, offset = _guided_coefficients(guide, target, radius, regularisation)
+    log_ref = torch.addcmul(_up(offset, size), _up(slope, size), torch.log(lq + LOG_EPS))
+    return (log_ref.exp() - LOG_EPS).clamp(0.0, 1.0)
+
+
+def _guided_coefficients(guide: Tensor, target: Tensor, radius: int, regularisation: float) -> tuple[Tensor, Tensor]:
+    """The guided filter's window-averaged (A, b) with ``target ~ A guide + b``: each (B, C, h, w)."""
+    window = 2 * radius + 1
+    border = "reflect" if min(guide.shape[-2:]) > radius else "replicate"
+
+    def box(x: Tensor) -> Tensor:
+        return x if radius == 0 else kornia.filters.box_blur(x, window, border_type=border)
+
+    mean_guide, mean_target = box(guide), box(target)
+    covariance = box(guide * target) - mean_guide * mean_target
+    variance = box(guide * guide) - mean_guide.square()
+    # in flat windows the local slope is undetermined: regularise it towards the image's own
+    # slope (per channel), not towards 0, which would flatten the full-resolution detail there
+    centred = guide - guide.mean(dim=(2, 3), keepdim=True)
+    prior = (centred * target).mean(dim=(2, 3), keepdim=True) / centred.square().mean(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+    slope = (covariance + regularisation * prior) / (variance + regularisation)
+    offset = mean_target - slope * mean_guide
+    return box(slope), box(offset)
+
+
+def _up(x: Tensor, size: tuple[int, ...]) -> Tensor:
+    """Bilinear upsampling of a smooth map to ``size``."""
+    if tuple(x.shape[-2:]) == size:
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)

@@ -1,0 +1,70 @@
+"""The working resolution: analyse a downscaled copy, let the GP predict every full-size pixel."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lowlight.cli.demo import demo_images
+from lowlight.data.darken import gamma_darken, quantize_8bit
+from lowlight.enhance.clustered_gp import GPOptions
+from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
+from lowlight.metrics.quality import psnr_per_image
+
+
+@pytest.fixture(scope="module")
+def large_pair() -> tuple[torch.Tensor, torch.Tensor]:
+    """A 192 x 288 photo (upsampled demo photo) and its gamma-3 darkening."""
+    _, _, gt = demo_images(size=96)[1]
+    gt = F.interpolate(gt[None], size=(192, 288), mode="bicubic", align_corners=False).clamp(0, 1)
+    return gt, quantize_8bit(gamma_darken(gt, 3.0))
+
+
+def _enhancer(**settings: object) -> Enhancer:
+    return Enhancer.from_checkpoint(EnhancerConfig(gp=GPOptions(k=16), **settings))  # type: ignore[arg-type]
+
+
+def test_images_within_the_working_size_are_unaffected(large_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    _, dark = large_pair
+    with torch.inference_mode():
+        full = _enhancer(work_size=0)(dark, return_std=True)
+        same = _enhancer(work_size=288)(dark, return_std=True)
+    assert torch.equal(full.image, same.image) and torch.equal(full.std, same.std)  # type: ignore[arg-type]
+
+
+def test_working_resolution_keeps_full_size_quality(large_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    gt, dark = large_pair
+    with torch.inference_mode():
+        results = {size: _enhancer(work_size=size)(dark, return_std=True) for size in (0, 96)}
+    small = results[96]
+    assert small.image.shape == gt.shape and small.reference.shape == gt.shape
+    assert small.std is not None and small.std.shape == (1, 1, 192, 288)
+    psnr = {size: float(psnr_per_image(r.image, gt)) for size, r in results.items()}
+    assert psnr[96] > float(psnr_per_image(dark, gt)) + 5
+    assert abs(psnr[96] - psnr[0]) < 1.0, psnr  # a 3x smaller analysis, about the same output
+
+
+def test_upsampling_methods_and_errors(large_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    _, dark = large_pair
+    enhancer = _enhancer(work_size=96)
+    small = enhancer.working_copy(dark)
+    assert small.shape == (1, 3, 64, 96)
+    with torch.inference_mode():
+        reference = enhancer.reference(small)
+        given = enhancer(dark, reference=reference).image
+        assert torch.equal(given, enhancer(dark).image)
+        with pytest.raises(ValueError, match=r"not at the working size \(64, 96\)"):
+            enhancer(dark, reference=enhancer.reference(dark))
+    with pytest.raises(ValueError, match="work_size must be >= 0"):
+        EnhancerConfig(work_size=-1)
+    with pytest.raises(ValueError, match="reference_upsampling must be one of"):
+        EnhancerConfig(reference_upsampling="nearest")  # type: ignore[arg-type]
+
+
+def test_noise_gate_reads_full_resolution_pixels() -> None:
+    enhancer = _enhancer(work_size=32)
+    x = torch.rand(1, 3, 80, 50)
+    crop = enhancer._noise_sample(x)
+    assert crop.shape == (1, 3, 32, 32) and torch.equal(crop, x[..., 24:56, 9:41])
+    assert enhancer._noise_sample(x[..., :32, :20]).shape == (1, 3, 32, 20)

@@ -1,0 +1,72 @@
+"""The GPU paths of bulk enhancement and DDP training (skipped without CUDA).
+
+Run on a machine with a GPU: ``uv run pytest tests/test_gpu.py``. Checked: ``infer.py
+--accelerator gpu`` in one process, the ``Trainer.predict`` path on one GPU, and the same as one
+rank of DDP over NCCL (its plan broadcast and its all-reduce of the counts), all byte for byte
+alike; and one epoch of end-to-end training as one DDP rank over NCCL (the synced validation
+metrics, the all-ranks decision about non-finite steps, the validation indices on the GPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from lowlight.archs import CurveNet
+from lowlight.cli.infer import InferOptions, main, run_distributed
+from lowlight.data.datamodule import LowLightDataModule
+from lowlight.enhance.checkpoints import save_reference_cnn
+from lowlight.train.e2e_module import EndToEndModule
+from tests.images import write_images
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture()
+def _no_process_group_left() -> Iterator[None]:
+    yield
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def test_bulk_enhancement_on_one_gpu(tmp_path: Path, _no_process_group_left: None,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    torch.manual_seed(0)
+    ckpt = tmp_path / "rgb.safetensors"
+    save_reference_cnn(CurveNet(), ckpt, "rgb")
+    folder = tmp_path / "in"
+    write_images(folder, 5, size=(48, 64))
+    (folder / "broken.png").write_bytes(b"not an image")
+    common = {"inputs": [str(folder)], "checkpoint": ckpt, "k": 8, "uncertainty": True, "batch_size": 2,
+              "accelerator": "gpu"}
+    assert main([str(folder), "-o", str(tmp_path / "one"), "--checkpoint", str(ckpt), "--k", "8", "--uncertainty",
+                 "--batch-size", "2", "--accelerator", "gpu"]) == 1
+    assert run_distributed(InferOptions(output=tmp_path / "predict", devices=1, **common)) == 1
+    assert run_distributed(InferOptions(output=tmp_path / "nccl", devices=1, strategy="ddp", **common)) == 1
+    assert capsys.readouterr().out.count("enhanced 5 image(s)") == 3
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert len(names) == 10
+    for other in ("predict", "nccl"):
+        assert sorted(p.name for p in (tmp_path / other).iterdir()) == names
+        for name in names:
+            assert (tmp_path / other / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), (other, name)
+
+
+def test_end_to_end_training_as_one_ddp_rank_on_the_gpu(tmp_path: Path, _no_process_group_left: None) -> None:
+    write_images(tmp_path / "train", 8, size=(40, 48))
+    write_images(tmp_path / "val", 3, size=(40, 48), seed=3)
+    data = LowLightDataModule(train_dirs=[tmp_path / "train"], val_dirs=[tmp_path / "val"], crop_size=32,
+                              val_size=32, batch_size=2)
+    module = EndToEndModule(mode="cm", net=CurveNet(thumbnail=16, width=8, refine_width=8), k_train=4,
+                            sift_images=2, k_sweep=())
+    trainer = L.Trainer(accelerator="gpu", devices=1, strategy="ddp", max_epochs=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, datamodule=data)
+    assert trainer.global_step == 4
+    metrics = trainer.callback_metrics
+    for key in ("val/psnr", "val/ssim", "val/loss", "val/sift_f1", "val_b/psnr"):
+        assert torch.isfinite(metrics[key]), key
