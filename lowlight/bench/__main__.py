@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run(args: argparse.Namespace, sections: list[str]) -> None:
     """Print the header and the chosen sections."""
-    print(f"# lowlight benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, "
+    print(f"# lowlight benchmark: torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f} at the start\n")
     threads = torch.get_num_threads()

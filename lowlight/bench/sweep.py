@@ -208,7 +208,8 @@ def format_markdown(sweep: Sweep) -> str:
                         f"least squares over {', '.join(used)})")
     text.append(f"- {options.calls} timed calls per cell after one warm-up, median; a fresh process per "
                 f"cell, peak GB = its peak resident memory (1e9 bytes); {options.threads} thread(s); "
-                f"{options.mode.upper()}, k = {options.k}; full-resolution path skipped above "
-                f"{options.max_full_pixels / 1e6:g} MP (--max-full-pixels)")
+                f"{options.mode.upper()}, k = {options.k}; full-resolution path "
+                + (f"skipped above {options.max_full_pixels / 1e6:g} MP (--max-full-pixels)"
+                   if options.max_full_pixels else "on every size (--max-full-pixels 0)"))
     text += [f"- {note}" for note in sweep.notes]
     return "\n".join(text)
