@@ -5,7 +5,7 @@ import torch
 
 from lowlight.gp.exact import negative_log_marginal_likelihood
 from lowlight.gp.fit import FitOptions, fit_hyperparameters
-from lowlight.gp.hyperparameters import HeuristicOptions, SEHyperparameters, heuristic_hyperparameters
+from lowlight.gp.hyperparameters import SEHyperparameters, heuristic_hyperparameters
 from lowlight.gp.kernels import se_kernel
 
 F64 = torch.float64
