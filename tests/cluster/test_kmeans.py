@@ -82,7 +82,7 @@ def test_inertia_within_one_percent_of_sklearn_on_photo_patches(photo_points):
     assert float(result.inertia[0]) == pytest.approx(float(ref), rel=1e-5)
 
 
-@pytest.mark.parametrize("k", [15, 40])  # per-centre bounds; grouped bounds with tightening
+@pytest.mark.parametrize("k", [15, 40])
 def test_lloyd_matches_sklearn_from_the_same_seeds(photo_points, k):
     x = photo_points.double()
     seeds, _ = kmeans_plusplus(x, k, generator=_gen(3))
