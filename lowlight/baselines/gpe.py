@@ -14,11 +14,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from lowlight.gp.exact import se_gp_condition, se_gp_predict
+from lowlight.gp.hyperparameters import heuristic_hyperparameters
+from lowlight.gp.marginal_likelihood import (
+    MarginalLikelihoodOptions,
+    maximise_marginal_likelihood,
+)
 from lowlight.ops.checks import check_image
 from lowlight.ops.color import replace_luma, rgb_to_luma
-from lowlight.gp.exact import se_gp_fit, se_gp_predict
-from lowlight.gp.fit import FitOptions, fit_hyperparameters
-from lowlight.gp.hyperparameters import heuristic_hyperparameters
 from lowlight.ops.patches import centre_index, extract_patches
 
 
@@ -65,7 +68,7 @@ def gpe_enhance(lq: Tensor, net: nn.Module, fit_steps: int = 30) -> Tensor:
         x, y = unique_intensity_pairs(low_p[b], ref_p[b])
         train_x, train_y = x[None], y[None, :, centre : centre + 1]  # (1, n, 9), (1, n, 1)
         hp = heuristic_hyperparameters(train_x, train_y)
-        hp = fit_hyperparameters(train_x, train_y, hp, FitOptions(steps=fit_steps)).hyperparameters
-        state = se_gp_fit(train_x, train_y, hp)
+        hp = maximise_marginal_likelihood(train_x, train_y, hp, MarginalLikelihoodOptions(steps=fit_steps)).hyperparameters
+        state = se_gp_condition(train_x, train_y, hp)
         outputs.append(se_gp_predict(state, low_p[b : b + 1]).view(1, 1, *lq.shape[-2:]))
     return replace_luma(lq, torch.cat(outputs).clamp(0, 1))

@@ -6,7 +6,7 @@ model object (modules, hyperparameters set, eval mode) is done before the timer 
 model for every timed call; the timed call includes, on both sides, the conditioning on the
 training data (Cholesky, ``K^-1 y``) and the posterior mean of all M queries:
 
-- ours: :func:`se_gp_fit` (float64 Cholesky) + :func:`se_gp_predict` (float32 cross-kernel,
+- ours: :func:`se_gp_condition` (float64 Cholesky) + :func:`se_gp_predict` (float32 cross-kernel,
   chunked);
 - gpytorch (``gpytorch_s``): a float32 ``ExactGP`` in eval mode; a one-query call builds its
   prediction strategy and caches, then ``prediction_strategy.exact_predictive_mean`` gets the
@@ -35,7 +35,7 @@ from torch import Tensor
 
 from lowlight.bench.table import markdown_table
 from lowlight.bench.timing import fastest, interleaved_times
-from lowlight.gp.exact import se_gp_fit, se_gp_posterior, se_gp_predict
+from lowlight.gp.exact import se_gp_condition, se_gp_posterior, se_gp_predict
 from lowlight.gp.hyperparameters import SEHyperparameters, heuristic_hyperparameters
 
 #: query-chunk sizes tried for gpytorch's public ``model(chunk).mean``
@@ -117,7 +117,7 @@ def _row(gpytorch, k: int, options: GPBenchOptions) -> dict:
     def ours(_: int) -> Callable[[], Tensor]:
         def run() -> Tensor:
             with torch.no_grad():
-                state = se_gp_fit(train_x, train_y, hp)
+                state = se_gp_condition(train_x, train_y, hp)
                 return se_gp_predict(state, queries, chunk_size=options.chunk_size)[0, :, 0]
         return run
 

@@ -38,6 +38,7 @@ from lowlight.bench.timing import Timings, fastest, interleaved_times
 from lowlight.cluster.kmeans import assign, kmeans
 from lowlight.enhance.clustered_gp import GPOptions
 from lowlight.ops.color import rgb_to_luma
+from lowlight.ops.resize import resize_image
 
 PATCH = 3
 
@@ -65,7 +66,7 @@ def photo_patch_points(
         raise ValueError(f"side must be >= 2, got {side}")
     image = torch.from_numpy(getattr(skimage.data, photo)())  # (H, W, 3) uint8
     rgb = image.permute(2, 0, 1)[None].float() / 255.0  # (1, 3, H, W)
-    rgb = F.interpolate(rgb, size=(side, side), mode="bilinear", antialias=True).clamp(0.0, 1.0)
+    rgb = resize_image(rgb, (side, side))
     bright = rgb_to_luma(rgb) if channels == 1 else rgb
 
     def patches(img: Tensor) -> Tensor:

@@ -14,6 +14,7 @@ import torch
 
 from lowlight.bench.table import markdown_table
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
+from lowlight.ops.resize import resize_image
 
 #: the paper's seconds per 256 x 256 image (Tables I and II, Intel i7 3.6 GHz, CNN included)
 PAPER_SECONDS = {("lm", 10): 0.27, ("lm", 30): 0.32, ("lm", 200): 0.91,
@@ -25,10 +26,9 @@ def _test_image(height: int, width: int) -> torch.Tensor:
     import skimage.data
 
     photo = torch.from_numpy(skimage.data.astronaut()).permute(2, 0, 1)[None].float() / 255.0
-    photo = torch.nn.functional.interpolate(photo, size=(height, width), mode="bilinear",
-                                            antialias=height < 512, align_corners=False)
+    photo = resize_image(photo, (height, width))
     # in place: one image-sized buffer, so that the image adds little to a large size's peak memory
-    return photo.clamp_(0, 1).pow_(3).mul_(255).round_().div_(255)
+    return photo.pow_(3).mul_(255).round_().div_(255)
 
 
 def enhancer_times(enhancer: Enhancer, height: int, width: int, calls: int = 20) -> list[float]:

@@ -25,7 +25,6 @@ from lowlight.data.datasets import (
     LowLightTrainDataset,
     LowLightValDataset,
     random_crop,
-    resize,
     seeded_generator,
 )
 from lowlight.data.sources import (
@@ -58,7 +57,6 @@ __all__ = [
     "poisson_gaussian_noise",
     "quantize_8bit",
     "random_crop",
-    "resize",
     "seeded_generator",
 ]
 

@@ -30,8 +30,10 @@ import torch.nn.functional as F
 from scipy.stats import rankdata
 from torch import Tensor
 
-from lowlight.ops.color import rgb_to_luma
 from lowlight.io.images import ImageReadError, list_images, read_image
+from lowlight.ops.checks import check_single_image
+from lowlight.ops.color import rgb_to_luma
+from lowlight.ops.resize import resize_image
 
 _NUMBER = re.compile(r"^(\d+)$")
 
@@ -140,8 +142,7 @@ def frame_stats(image: Tensor, path: Path, thumbnail: int = 64) -> FrameStats:
         path: the frame's file (carried along).
         thumbnail: side of the square luma thumbnail.
     """
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"image: expected (3, H, W), got {tuple(image.shape)}")
+    check_single_image(image, 3)
     luma = rgb_to_luma(image[None].double())  # (1, 1, H, W)
     thumb = F.interpolate(luma, size=(thumbnail, thumbnail), mode="area")  # (1, 1, t, t)
     clipped = (image >= 250 / 255).any(dim=0).double().mean()
@@ -279,8 +280,7 @@ def read_pair(dark: Path, reference: Path) -> tuple[Tensor, Tensor]:
     """
     lq, gt = read_image(dark), read_image(reference)
     if lq.shape != gt.shape:
-        gt = F.interpolate(gt[None], size=lq.shape[-2:], mode="bilinear", antialias=True,
-                           align_corners=False)[0].clamp(0, 1)
+        gt = resize_image(gt[None], tuple(lq.shape[-2:]))[0]
     return lq, gt
 
 

@@ -23,7 +23,6 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torch.utils.data.distributed import DistributedSampler
 
-from lowlight.ops.resize import resize_image
 from lowlight.data.darken import (
     DarkeningConfig,
     LightFieldConfig,
@@ -34,6 +33,8 @@ from lowlight.data.darken import (
     quantize_8bit,
 )
 from lowlight.io.images import ImageReadError, read_image
+from lowlight.ops.checks import check_single_image
+from lowlight.ops.resize import resize_image
 from lowlight.protocols import GAMMAS_A, GAMMAS_B, PEAK_PHOTONS_B, READ_STD_B
 
 Item = dict[str, Tensor | str]
@@ -90,8 +91,7 @@ def random_crop(
     Returns:
         (3, size, size) float in [0, 1].
     """
-    if image.ndim != 3:
-        raise ValueError(f"image: expected (C, H, W), got {tuple(image.shape)}")
+    check_single_image(image)
     if not size > 0:
         raise ValueError(f"size must be > 0, got {size!r}")
     low, high = scale_range
@@ -103,7 +103,7 @@ def random_crop(
     scale = max(low + (high - low) * scale_draw, size / min(height, width))
     if scale != 1.0:
         new_size = (max(size, round(height * scale)), max(size, round(width * scale)))
-        image = resize(image, new_size)
+        image = resize_image(image[None], new_size)[0]
         height, width = new_size
     top = min(int(top_draw * (height - size + 1)), height - size)
     left = min(int(left_draw * (width - size + 1)), width - size)
@@ -113,19 +113,6 @@ def random_crop(
     if flips and vflip_draw < 0.5:
         crop = crop.flip(-2)
     return crop.contiguous()
-
-
-def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear, antialiased resize (as PROTOCOL.md's 256 x 256 step).
-
-    Args:
-        image: (C, H, W) float in [0, 1].
-        size: (height, width) of the result.
-
-    Returns:
-        (C, height, width) float in [0, 1], same dtype.
-    """
-    return resize_image(image[None], size)[0]  # (C, height, width)
 
 
 def check_crop_options(crop_size: int, seed: int, length: int | None) -> None:
@@ -316,7 +303,7 @@ class LowLightValDataset(_ReadsWithSkip):
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} items")
         path, image = self._read(index)
-        gt = resize(image, (self.size, self.size))[None]  # (1, 3, size, size)
+        gt = resize_image(image[None], (self.size, self.size))  # (1, 3, size, size)
         dark = gamma_darken(gt, self.gamma(index))
         if self.variant == "b":
             generator = seeded_generator(self.seed, _VAL_STREAM, index)

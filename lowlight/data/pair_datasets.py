@@ -23,10 +23,10 @@ from lowlight.data.datasets import (
     LowLightTrainDataset,
     check_crop_options,
     random_crop,
-    resize,
     seeded_generator,
 )
 from lowlight.io.images import ImageReadError
+from lowlight.ops.resize import resize_image
 
 # Stream tags distinct from those of lowlight.data.datasets.
 _PAIR_ITEM_STREAM, _PAIR_PERMUTATION_STREAM = 10, 11
@@ -128,7 +128,8 @@ class RealPairValDataset(_PairReads):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} items")
         path, lq, gt = self._read(index)
         size = (self.size, self.size)
-        return {"lq": resize(lq, size), "gt": resize(gt, size), "path": str(path), "index": index}
+        lq, gt = (resize_image(x[None], size)[0] for x in (lq, gt))
+        return {"lq": lq, "gt": gt, "path": str(path), "index": index}
 
 
 class MixedTrainDataset(Dataset):

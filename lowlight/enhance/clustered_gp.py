@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from lowlight.ops.checks import check_image
-from lowlight.gp.exact import ExactGPState, se_gp_fit
+from lowlight.gp.exact import ExactGPState, se_gp_condition
 from lowlight.gp.hyperparameters import HeuristicOptions, heuristic_hyperparameters
 from lowlight.gp.learnable import LearnedHyperparameters
 from lowlight.gp.warm_start import WarmStart
@@ -210,7 +210,7 @@ def fit_clustered_gp(low: Tensor, ref: Tensor, options: GPOptions,
         hyperparameters = learned(train_x, train_y, options.noise_fraction)
     if warm is not None:
         hyperparameters = warm.blend(hyperparameters)
-    return GPFit(se_gp_fit(train_x, train_y, hyperparameters), centres, per_image, c)
+    return GPFit(se_gp_condition(train_x, train_y, hyperparameters), centres, per_image, c)
 
 
 #: the GP's input halves for each ``GPOptions.inputs``, from (low-light, reference) tensors

@@ -141,7 +141,7 @@ class ExactGPState:
                             self.alpha[part], self.jitter[part])
 
 
-def se_gp_fit(
+def se_gp_condition(
     train_x: Tensor,
     train_y: Tensor,
     hyperparameters: SEHyperparameters,
@@ -216,7 +216,7 @@ def se_gp_predict(
     float64 for exactness); the variance's triangular solve is always float64.
 
     Args:
-        state: from :func:`se_gp_fit`.
+        state: from :func:`se_gp_condition`.
         queries: (B, M, d_in) float.
         return_variance: also return the posterior variance.
         include_noise: add the noise variance (the predictive variance of a new observation)
@@ -283,7 +283,7 @@ def se_gp_posterior(
     chunk_size: int | None = None,
     cholesky_options: CholeskyOptions | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
-    """:func:`se_gp_fit` then :func:`se_gp_predict` (see both for shapes, dtypes and options).
+    """:func:`se_gp_condition` then :func:`se_gp_predict` (see both for shapes, dtypes and options).
 
     Args:
         train_x: (B, k, d_in) float.
@@ -294,7 +294,7 @@ def se_gp_posterior(
     Returns:
         mean (B, M, d_out), or ``(mean, variance)`` with variance (B, M); dtype of ``queries``.
     """
-    state = se_gp_fit(train_x, train_y, hyperparameters, cholesky_options)
+    state = se_gp_condition(train_x, train_y, hyperparameters, cholesky_options)
     return se_gp_predict(
         state,
         queries,
@@ -324,7 +324,7 @@ def negative_log_marginal_likelihood(
     Returns:
         (B,) float in the dtype of ``train_x``, differentiable.
     """
-    state = se_gp_fit(train_x, train_y, hyperparameters, cholesky_options)
+    state = se_gp_condition(train_x, train_y, hyperparameters, cholesky_options)
     _, k, d_out = state.alpha.shape
     residual = train_y.double() - state.hyperparameters.mean.unsqueeze(1)  # (B, k, d_out)
     quadratic = (residual * state.alpha).sum((1, 2))  # (B,)

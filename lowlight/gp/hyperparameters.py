@@ -141,7 +141,7 @@ class HeuristicOptions:
 def heuristic_hyperparameters(
     train_x: Tensor, train_y: Tensor, options: HeuristicOptions | None = None
 ) -> SEHyperparameters:
-    """Hyperparameters from the data alone (no optimisation); a start for :func:`fit_hyperparameters`.
+    """Hyperparameters from the data alone (no optimisation); a start for :func:`maximise_marginal_likelihood`.
 
     - lengthscale: the median of the non-zero pairwise distances ``|x_i - x_j|`` (i < j) of the
       training inputs (the "median heuristic"). Zero distances (duplicate points,

@@ -22,7 +22,11 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from lowlight.gp.hyperparameters import HeuristicOptions, SEHyperparameters, heuristic_hyperparameters
+from lowlight.gp.hyperparameters import (
+    HeuristicOptions,
+    SEHyperparameters,
+    heuristic_hyperparameters,
+)
 
 Parametrisation = Literal["relative", "absolute"]
 

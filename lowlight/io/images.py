@@ -148,8 +148,8 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
 
 def to_uint8(image: Tensor) -> np.ndarray:
     """(3, H, W) float in [0, 1] -> (H, W, 3) uint8, rounding to nearest."""
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected (3, H, W), got {tuple(image.shape)}")
+    if image.ndim != 3 or image.shape[0] != 3:  # io sits beside ops, so it has its own check
+        raise ValueError(f"image: expected (3, H, W), got {tuple(image.shape)}")
     array = (image.detach().clamp(0, 1) * 255.0).round().to(torch.uint8)
     return array.permute(1, 2, 0).cpu().numpy()
 

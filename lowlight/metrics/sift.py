@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from torch import Tensor
 
-from lowlight.ops.checks import check_image
+from lowlight.ops.checks import check_image, check_single_image
 
 LOWE_RATIO = 0.8
 MATCH_RADIUS_PX = 3.0
@@ -68,8 +68,7 @@ def to_gray_uint8(image: Tensor) -> np.ndarray:
         if image.shape[0] != 1:
             raise ValueError(f"image: expected one image, got {tuple(image.shape)}")
         image = image[0]
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"image: expected (3, H, W), got {tuple(image.shape)}")
+    check_single_image(image, 3)
     rgb = image.detach().cpu().double().clamp(0.0, 1.0).numpy()
     luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]  # (H, W)
     return np.clip(np.round(luma * 255.0), 0, 255).astype(np.uint8)

@@ -31,7 +31,10 @@ def long_side_size(height: int, width: int, long_side: int) -> tuple[int, int]:
 
 
 def resize_image(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """Antialiased bilinear resize (area-like when shrinking), clamped back to [0, 1].
+    """Bilinear resize, antialiased (area-like) when shrinking, clamped back to [0, 1].
+
+    Enlarging uses the plain bilinear kernel, which is what the antialiased one reduces to there
+    (up to rounding).
 
     Args:
         x: (B, C, H, W) float in [0, 1].
@@ -43,4 +46,6 @@ def resize_image(x: Tensor, size: tuple[int, int]) -> Tensor:
     check_image(x, name="x")
     if tuple(x.shape[-2:]) == tuple(size):
         return x
-    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
+    shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    out = F.interpolate(x, size=size, mode="bilinear", antialias=shrinking, align_corners=False)
+    return out.clamp_(0.0, 1.0)  # in place: a large image's resize holds one output buffer

@@ -39,17 +39,23 @@ from PIL import Image
 from torch import Tensor
 
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
-from lowlight.metrics.quality import psnr_per_image
 from lowlight.io.images import to_uint8
+from lowlight.metrics.quality import psnr_per_image
+from lowlight.ops.resize import resize_image
 from lowlight.video.enhance_file import VideoJobOptions, enhance_video_file
 from lowlight.video.flicker import FlickerStats, clip_flicker
 from lowlight.video.reader import VideoInfo, VideoReader
 from lowlight.video.resize import enhance_at_work_size
 from lowlight.video.samples import sample_clip
-from lowlight.video.synthetic import ClipOptions, DarkeningOptions, bright_clip, darken_frames, skimage_photo
+from lowlight.video.synthetic import (
+    ClipOptions,
+    DarkeningOptions,
+    bright_clip,
+    darken_frames,
+    skimage_photo,
+)
 from lowlight.video.temporal import DEFAULT_STRENGTH, TemporalOptions, VideoEnhancer
 from lowlight.video.writer import VideoWriter
-
 
 #: clip name -> its darkening
 CLIPS = {
@@ -191,7 +197,7 @@ def save_strip(outputs: dict[str, Tensor], path: Path, columns: int = 4, height:
     for name in order:
         frames = outputs[name][picks]
         width = round(frames.shape[-1] * height / frames.shape[-2])
-        small = torch.nn.functional.interpolate(frames, size=(height, width), mode="bilinear", antialias=True)
+        small = resize_image(frames, (height, width))
         rows.append(np.concatenate([to_uint8(f) for f in small], axis=1))
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate(rows, axis=0)).save(path, quality=88)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch.nn.functional as F
 from torch import Tensor
 
 from lowlight.ops.checks import check_image
@@ -43,5 +42,4 @@ def enhance_at_work_size(enhance: Callable[[Tensor], Tensor], frames: Tensor, wo
     if size == (height, width):
         return enhance(frames)
     small = resize_image(frames, size)
-    out = F.interpolate(enhance(small), size=(height, width), mode="bilinear", align_corners=False)
-    return out.clamp(0.0, 1.0)
+    return resize_image(enhance(small), (height, width))

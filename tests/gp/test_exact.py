@@ -12,7 +12,7 @@ from lowlight.gp.exact import (
     CholeskyOptions,
     negative_log_marginal_likelihood,
     robust_cholesky,
-    se_gp_fit,
+    se_gp_condition,
     se_gp_posterior,
     se_gp_predict,
 )
@@ -175,7 +175,7 @@ def test_jitter_retry_on_duplicate_points_without_noise() -> None:
     train_y[0, 4:] = train_y[0, :4]
     hp = _hyperparameters(2, 2, 1, ard=False)
     hp.noise_variance = torch.tensor([0.0, 0.05], dtype=F64)
-    state = se_gp_fit(train_x, train_y, hp)
+    state = se_gp_condition(train_x, train_y, hp)
     assert state.jitter[0] > 0 and state.jitter[1] == 0
     mean, variance = se_gp_predict(state, torch.cat([queries, train_x], 1), return_variance=True)
     assert torch.isfinite(mean).all() and torch.isfinite(variance).all()

@@ -6,7 +6,11 @@ import torch
 from scipy.spatial.distance import pdist
 
 from lowlight.gp.exact import se_gp_posterior
-from lowlight.gp.hyperparameters import HeuristicOptions, SEHyperparameters, heuristic_hyperparameters
+from lowlight.gp.hyperparameters import (
+    HeuristicOptions,
+    SEHyperparameters,
+    heuristic_hyperparameters,
+)
 
 F64 = torch.float64
 

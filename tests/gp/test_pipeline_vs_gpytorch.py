@@ -13,8 +13,12 @@ import gpytorch
 import numpy as np
 import torch
 
-from lowlight.enhance.clustered_gp import gp_training_data
-from lowlight.enhance.clustered_gp import GPOptions, fit_clustered_gp, predict_clustered_gp
+from lowlight.enhance.clustered_gp import (
+    GPOptions,
+    fit_clustered_gp,
+    gp_training_data,
+    predict_clustered_gp,
+)
 from tests.images import structured_image
 
 P = 3

@@ -35,3 +35,19 @@ def test_resize_image_averages_when_shrinking_and_is_identity_at_same_size() -> 
     # iid noise of std 0.29: plain bilinear samples about 4 pixels, the antialiased one averages ~64
     assert float(small.std()) < 0.06 < 0.1 < float(plain.std())
     torch.testing.assert_close(small.mean(), x.mean(), rtol=0, atol=0.01)
+
+
+def test_resize_image_enlarges_with_the_plain_bilinear_kernel() -> None:
+    x = torch.rand(1, 3, 7, 9, generator=torch.Generator().manual_seed(1))
+    big = resize_image(x, (20, 31))
+    torch.testing.assert_close(big, F.interpolate(x, size=(20, 31), mode="bilinear", align_corners=False),
+                               rtol=0, atol=0)
+    antialiased = F.interpolate(x, size=(20, 31), mode="bilinear", antialias=True, align_corners=False)
+    torch.testing.assert_close(big, antialiased, rtol=0, atol=1e-5)  # the kernels agree when enlarging
+
+
+def test_resize_image_shrinks_one_side_with_the_antialiased_kernel() -> None:
+    x = torch.rand(1, 1, 8, 64, generator=torch.Generator().manual_seed(2))
+    out = resize_image(x, (16, 16))  # taller, narrower: the width still needs the low-pass
+    reference = F.interpolate(x, size=(16, 16), mode="bilinear", antialias=True, align_corners=False)
+    torch.testing.assert_close(out, reference, rtol=0, atol=0)

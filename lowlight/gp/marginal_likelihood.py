@@ -1,4 +1,4 @@
-"""Type-II maximum likelihood: fit the SE-GP hyperparameters by minimising the negative log
+"""Type-II maximum likelihood: the SE-GP hyperparameters that minimise the negative log
 marginal likelihood, each batch element (image) its own.
 
 The log-parameters (log lengthscale, log signal variance, log noise variance; the constant mean
@@ -12,6 +12,7 @@ seen are kept, so the result never has a higher NLL than the start. Used by the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
@@ -21,8 +22,8 @@ from lowlight.gp.kernels import check_points
 
 
 @dataclass
-class FitOptions:
-    """Options of :func:`fit_hyperparameters`.
+class MarginalLikelihoodOptions:
+    """Options of :func:`maximise_marginal_likelihood`.
 
     Attributes:
         steps: Adam steps.
@@ -45,8 +46,8 @@ class FitOptions:
 
 
 @dataclass
-class FitResult:
-    """Outcome of :func:`fit_hyperparameters`.
+class MarginalLikelihoodResult:
+    """Outcome of :func:`maximise_marginal_likelihood`.
 
     Attributes:
         hyperparameters: the fitted values (dtype and device of the training inputs, detached).
@@ -59,13 +60,13 @@ class FitResult:
     final_nll: Tensor
 
 
-def fit_hyperparameters(
+def maximise_marginal_likelihood(
     train_x: Tensor,
     train_y: Tensor,
     init: SEHyperparameters,
-    options: FitOptions | None = None,
+    options: MarginalLikelihoodOptions | None = None,
     cholesky_options: CholeskyOptions | None = None,
-) -> FitResult:
+) -> MarginalLikelihoodResult:
     """Minimise the negative log marginal likelihood over the hyperparameters, per batch element.
 
     Not differentiable (the training data are detached); use the result as fixed values, or a
@@ -76,11 +77,11 @@ def fit_hyperparameters(
         train_y: (B, k, d_out) float.
         init: starting :class:`SEHyperparameters` (e.g. :func:`heuristic_hyperparameters`);
             its lengthscale shape (shared or ARD) is kept.
-        options: :class:`FitOptions`; defaults when ``None``.
+        options: :class:`MarginalLikelihoodOptions`; defaults when ``None``.
         cholesky_options: jitter schedule for the Cholesky factorisations.
 
     Returns:
-        :class:`FitResult`.
+        :class:`MarginalLikelihoodResult`.
     """
     # Callers often run under torch.inference_mode (enhancement); the fit needs autograd on
     # fresh leaf tensors, so it leaves inference mode and copies what it differentiates.
@@ -93,10 +94,10 @@ def _fit(
     train_x: Tensor,
     train_y: Tensor,
     init: SEHyperparameters,
-    options: FitOptions | None,
+    options: MarginalLikelihoodOptions | None,
     cholesky_options: CholeskyOptions | None,
-) -> FitResult:
-    options = options or FitOptions()
+) -> MarginalLikelihoodResult:
+    options = options or MarginalLikelihoodOptions()
     check_points(train_x, "train_x")
     check_points(train_y, "train_y", batch=train_x.shape[0])
     init.validate(train_x.shape[0], train_x.shape[2], train_y.shape[2])
@@ -140,7 +141,7 @@ def _fit(
                 optimizer.step()
             with torch.no_grad():
                 evaluate()  # the last step's result is not evaluated by the loop
-    return FitResult(
+    return MarginalLikelihoodResult(
         hyperparameters=best.to(dtype=train_x.dtype),
         initial_nll=initial_nll.to(train_x.dtype),
         final_nll=best_nll.to(train_x.dtype),

@@ -4,9 +4,12 @@ import pytest
 import torch
 
 from lowlight.gp.exact import negative_log_marginal_likelihood
-from lowlight.gp.fit import FitOptions, fit_hyperparameters
 from lowlight.gp.hyperparameters import SEHyperparameters, heuristic_hyperparameters
 from lowlight.gp.kernels import se_kernel
+from lowlight.gp.marginal_likelihood import (
+    MarginalLikelihoodOptions,
+    maximise_marginal_likelihood,
+)
 
 F64 = torch.float64
 TRUE_LENGTHSCALE = 0.3
@@ -26,7 +29,7 @@ def _gp_samples(batch: int, k: int, d_in: int, seed: int) -> tuple[torch.Tensor,
 def test_fit_lowers_the_nll_and_recovers_the_lengthscale() -> None:
     train_x, train_y = _gp_samples(4, 60, 2, seed=0)
     init = heuristic_hyperparameters(train_x, train_y)
-    result = fit_hyperparameters(train_x, train_y, init, FitOptions(steps=30))
+    result = maximise_marginal_likelihood(train_x, train_y, init, MarginalLikelihoodOptions(steps=30))
     torch.testing.assert_close(result.initial_nll, negative_log_marginal_likelihood(train_x, train_y, init))
     final_nll = negative_log_marginal_likelihood(train_x, train_y, result.hyperparameters)
     torch.testing.assert_close(result.final_nll, final_nll)
@@ -43,11 +46,11 @@ def test_batched_adam_fit_equals_per_image_fits() -> None:
     # Adam's steps are elementwise and the images' NLLs are independent terms of the sum
     train_x, train_y = _gp_samples(3, 30, 2, seed=1)
     init = heuristic_hyperparameters(train_x, train_y)
-    options = FitOptions(steps=15)
-    batched = fit_hyperparameters(train_x, train_y, init, options).hyperparameters
+    options = MarginalLikelihoodOptions(steps=15)
+    batched = maximise_marginal_likelihood(train_x, train_y, init, options).hyperparameters
     for b in range(3):
         one = SEHyperparameters(*(t[b : b + 1] for t in init.tensors()))
-        alone = fit_hyperparameters(train_x[b : b + 1], train_y[b : b + 1], one, options).hyperparameters
+        alone = maximise_marginal_likelihood(train_x[b : b + 1], train_y[b : b + 1], one, options).hyperparameters
         for ours, reference in zip(batched.tensors(), alone.tensors()):
             torch.testing.assert_close(ours[b : b + 1], reference, rtol=1e-9, atol=1e-12)
 
@@ -57,8 +60,8 @@ def test_fit_respects_the_noise_floor_and_keeps_dtype() -> None:
     # noise-free targets drawn from a smooth function: the NLL keeps falling as the noise goes to 0
     train_y = torch.sin(4.0 * train_x)
     init = heuristic_hyperparameters(train_x.float(), train_y.float())
-    options = FitOptions(steps=60, learning_rate=0.3, min_noise_variance=1e-4)
-    result = fit_hyperparameters(train_x.float(), train_y.float(), init, options)
+    options = MarginalLikelihoodOptions(steps=60, learning_rate=0.3, min_noise_variance=1e-4)
+    result = maximise_marginal_likelihood(train_x.float(), train_y.float(), init, options)
     assert result.hyperparameters.noise_variance.dtype == torch.float32
     assert result.hyperparameters.noise_variance.item() >= 1e-4 * (1 - 1e-6)
     assert result.final_nll.item() < result.initial_nll.item()
@@ -67,19 +70,19 @@ def test_fit_respects_the_noise_floor_and_keeps_dtype() -> None:
 def test_zero_steps_returns_the_start() -> None:
     train_x, train_y = _gp_samples(2, 10, 2, seed=3)
     init = heuristic_hyperparameters(train_x, train_y)
-    result = fit_hyperparameters(train_x, train_y, init, FitOptions(steps=0))
+    result = maximise_marginal_likelihood(train_x, train_y, init, MarginalLikelihoodOptions(steps=0))
     torch.testing.assert_close(result.hyperparameters.lengthscale, init.lengthscale)
     torch.testing.assert_close(result.final_nll, result.initial_nll)
 
 
 def test_fit_error_paths() -> None:
     with pytest.raises(ValueError, match="learning_rate must be > 0, got 0.0"):
-        FitOptions(learning_rate=0.0)
+        MarginalLikelihoodOptions(learning_rate=0.0)
     with pytest.raises(ValueError, match="steps must be >= 0, got -1"):
-        FitOptions(steps=-1)
+        MarginalLikelihoodOptions(steps=-1)
     with pytest.raises(ValueError, match="min_noise_variance must be > 0"):
-        FitOptions(min_noise_variance=0.0)
+        MarginalLikelihoodOptions(min_noise_variance=0.0)
     train_x, train_y = _gp_samples(2, 10, 2, seed=4)
     init = heuristic_hyperparameters(train_x, train_y)
     with pytest.raises(ValueError, match=r"lengthscale: expected \(1, 1\) or \(1, 2\), got \(2, 1\)"):
-        fit_hyperparameters(train_x[:1], train_y[:1], init)
+        maximise_marginal_likelihood(train_x[:1], train_y[:1], init)
