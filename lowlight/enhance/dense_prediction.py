@@ -90,57 +90,62 @@ def predict_dense(
     # one GP at a time: a group's result then does not depend on the others in the batch (the
     # convolution kernels pick their algorithm, and rounding, by shape), so that a batch gives
     # the bytes its images give alone
-    results = [_predict_group(state.select(i), [s[i : i + 1] for s in sources], layout, return_variance,
-                              strip_queries) for i in range(g)]
-    mean = torch.cat([m for m, _ in results])
+    results = [_predict_one(state.select(i), [s[i] for s in sources], layout, return_variance, strip_queries)
+               for i in range(g)]
+    mean = torch.stack([m for m, _ in results])
     if not return_variance:
         return mean, None
-    return mean, torch.cat([v for _, v in results if v is not None])
+    return mean, torch.stack([v for _, v in results if v is not None])
 
 
-def _predict_group(state: ExactGPState, sources: list[Tensor], layout: PatchLayout, return_variance: bool,
-                   strip_queries: int) -> tuple[Tensor, Tensor | None]:
-    """:func:`predict_dense` for one GP: sources (1, c, H, W) -> mean, variance (1, c, H, W)."""
-    g, c, h, w = sources[0].shape
+def _predict_one(state: ExactGPState, sources: list[Tensor], layout: PatchLayout, return_variance: bool,
+                 strip_queries: int) -> tuple[Tensor, Tensor | None]:
+    """:func:`predict_dense` for one GP: sources, each (c, H, W) -> mean, variance (c, H, W)."""
+    c, h, w = sources[0].shape
     k = state.train_x.shape[1]
     p = layout.patch
     dtype, device = sources[0].dtype, sources[0].device
     terms = _Terms.build(state, layout, dtype)
-    # the shifted, padded sources in the convolutions' layout: colour channels (which share the
-    # GP) as the batch, the source halves as channels
-    stacked = torch.empty(c, g, layout.halves, h + p - 1, w + p - 1, dtype=dtype, device=device)
-    for i, source in enumerate(sources):
-        stacked[:, :, i] = pad_for_patches(source - terms.shift[i], (p, p)).transpose(0, 1)
+    # the shifted, padded sources in the convolutions' layout: the colour channels (which share
+    # the GP) as the batch, the source halves as channels
+    padded = torch.stack([pad_for_patches(source[:, None] - terms.shift[i], (p, p))[:, 0]
+                          for i, source in enumerate(sources)], dim=1)  # (c, halves, H + p - 1, W + p - 1)
     rows_per_strip = max(1, strip_queries // (w * c))
     canvas_h, canvas_w = (h + p - 1, w + p - 1) if layout.patch_target else (h, w)
-    out = torch.zeros(c, g, canvas_h, canvas_w, dtype=dtype, device=device)
-    variance = torch.empty(c, g, h, w, dtype=dtype, device=device) if return_variance else None
+    out = torch.zeros(c, canvas_h, canvas_w, dtype=dtype, device=device)
+    variance = torch.empty(c, h, w, dtype=dtype, device=device) if return_variance else None
     for r0 in range(0, h, rows_per_strip):
         r1 = min(h, r0 + rows_per_strip)
-        corr = _correlation(stacked[:, :, :, r0 : r1 + p - 1], terms, layout, r0, r1, h, w)  # (c, G k, rows, W)
-        predicted = torch.matmul(terms.fold_weight, corr.view(c, g, k, -1))  # (c, G, d_out, rows W)
+        rows = r1 - r0
+        corr = _correlation(padded[:, :, r0 : r1 + p - 1], terms, layout, r0, r1, h, w)  # (c, k, rows W)
+        # the prior mean rides along as the bias, so every prediction carries its own
+        predicted = torch.baddbmm(terms.prior, terms.fold_weight.expand(c, -1, -1), corr)  # (c, d_out, rows W)
         if layout.patch_target:  # overlap-add: patch position (u, v) lands u rows, v columns on
-            window = out[:, :, r0 : r1 + p - 1]
+            window = out[:, r0 : r1 + p - 1]
             for u in range(p):
                 for v in range(p):
                     # add_ on a view: ``out[...] += x`` would also copy the sum back through __setitem__
-                    window[:, :, u : u + r1 - r0, v : v + w].add_(predicted[:, :, u * p + v].view(c, g, r1 - r0, w))
+                    window[:, u : u + rows, v : v + w].add_(predicted[:, u * p + v].view(c, rows, w))
         else:
-            out[:, :, r0:r1] = predicted.view(c, g, r1 - r0, w)
+            out[:, r0:r1] = predicted.view(c, rows, w)
         if variance is not None:
-            flat = corr.view(c, g, k, -1).permute(1, 0, 3, 2).reshape(g, -1, k)  # (G, c rows W, k)
-            v = latent_variance(flat, state)  # (G, c rows W) float64
-            variance[:, :, r0:r1] = v.view(g, c, r1 - r0, w).transpose(0, 1).to(dtype)
+            v = latent_variance(corr.transpose(1, 2).reshape(1, -1, k), state)  # (1, c rows W) float64
+            variance[:, r0:r1] = v.view(c, rows, w).to(dtype)
     if layout.patch_target:
-        ones = torch.ones(1, 1, h, w, dtype=dtype, device=device)
-        counts = F.conv_transpose2d(ones, torch.ones(1, 1, p, p, dtype=dtype, device=device))
-        out += F.conv_transpose2d(ones, terms.prior_weight)  # each prediction's prior mean, added up
         top = (p - 1) // 2
-        out = (out / counts)[..., top : top + h, top : top + w]
-    else:
-        out += terms.prior_weight.view(1, g, 1, 1)
-    mean = out.transpose(0, 1)  # (G, c, H, W)
-    return mean, (None if variance is None else variance.transpose(0, 1))
+        out = out[:, top : top + h, top : top + w] / _overlap_counts(h, w, p, dtype, device)
+    return out, variance
+
+
+def _overlap_counts(h: int, w: int, p: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(H, W): how many of the p x p patches centred on the image's pixels cover each pixel."""
+    top = (p - 1) // 2
+
+    def along(n: int) -> Tensor:  # patches covering each position of one axis
+        ones = torch.ones(1, 1, n, dtype=dtype, device=device)
+        return F.conv_transpose1d(ones, torch.ones(1, 1, p, dtype=dtype, device=device))[0, 0, top : top + n]
+
+    return along(h)[:, None] * along(w)[None, :]
 
 
 @dataclass
@@ -148,43 +153,41 @@ class _Terms:
     """The convolution weights of one prediction, from the GP state (see the module docstring)."""
 
     shift: list[float]  #: per source half, subtracted from its image (numerical centring)
-    cross_weight: Tensor  #: (G k, halves, p, p): x_jd / l_d^2
-    cross_bias: Tensor  #: (G k,): -0.5 sum_d x_jd^2 / l_d^2
-    square_weight: Tensor  #: (G, halves, p, p): -0.5 / l_d^2
-    coordinate_centres: Tensor | None  #: (G, k, 2) the centres' coordinates
-    coordinate_inv_sq: Tensor | None  #: (G, 2): 1 / l^2 of the two coordinate inputs
-    fold_weight: Tensor  #: (G, d_out, k): s2 alpha, transposed
-    prior_weight: Tensor  #: patch target: (1, G, p, p) the prior mean per position; centre: (G,)
+    weight: Tensor  #: (k, 2 halves, p, p): x_jd / l_d^2 on the sources, -0.5 / l_d^2 on their squares
+    bias: Tensor  #: (k,): -0.5 sum_d x_jd^2 / l_d^2
+    coordinate_centres: Tensor | None  #: (k, 2) the centres' coordinates
+    coordinate_inv_sq: Tensor | None  #: (2,): 1 / l^2 of the two coordinate inputs
+    fold_weight: Tensor  #: (1, d_out, k): s2 alpha, transposed
+    prior: Tensor  #: (1, d_out, 1): the prior mean of each predicted position
 
     @classmethod
     def build(cls, state: ExactGPState, layout: PatchLayout, dtype: torch.dtype) -> _Terms:
+        """The weights of one GP (``state`` of batch 1)."""
         hp = state.hyperparameters
-        g, k, d_in = state.train_x.shape
+        _, k, d_in = state.train_x.shape
         p, halves, pq = layout.patch, layout.halves, layout.patch**2
-        inv_sq = hp.lengthscale.reciprocal().square().expand(g, d_in)  # (G, d_in) float64
-        x = state.train_x  # (G, k, d_in) float64
+        inv_sq = hp.lengthscale.reciprocal().square().expand(1, d_in)[0]  # (d_in,) float64
+        x = state.train_x[0]  # (k, d_in) float64
         # one scalar per half keeps the expansion's terms small (the mean of the centres' values)
-        shift = [float(x[..., i * pq : (i + 1) * pq].detach().mean()) for i in range(halves)]
+        shift = [float(x[:, i * pq : (i + 1) * pq].detach().mean()) for i in range(halves)]
         shift_vec = torch.cat([x.new_full((pq,), s) for s in shift])  # (halves pq,)
-        centred = x[..., : halves * pq] - shift_vec  # (G, k, halves pq)
-        patch_inv_sq = inv_sq[:, None, : halves * pq]  # (G, 1, halves pq)
-        cross_weight = centred * patch_inv_sq  # (G, k, halves pq)
-        cross_bias = -0.5 * (centred.square() * patch_inv_sq).sum(-1)  # (G, k)
+        centred = x[:, : halves * pq] - shift_vec  # (k, halves pq)
+        patch_inv_sq = inv_sq[: halves * pq]  # (halves pq,)
+        cross = (centred * patch_inv_sq).reshape(k, halves, p, p)
+        square = (-0.5 * patch_inv_sq).reshape(1, halves, p, p).expand(k, -1, -1, -1)
         coord_centres = coord_inv_sq = None
         if layout.coordinates:
-            coord_centres = x[..., halves * pq :].to(dtype)
-            coord_inv_sq = inv_sq[:, halves * pq :].to(dtype)
-        weights = hp.signal_variance[:, None, None] * state.alpha  # (G, k, d_out)
-        prior_weight = hp.mean.reshape(1, g, p, p) if layout.patch_target else hp.mean.reshape(g)
+            coord_centres = x[:, halves * pq :].to(dtype)
+            coord_inv_sq = inv_sq[halves * pq :].to(dtype)
+        weights = hp.signal_variance[0] * state.alpha[0]  # (k, d_out)
         return cls(
             shift=shift,
-            cross_weight=cross_weight.reshape(g * k, halves, p, p).to(dtype),
-            cross_bias=cross_bias.reshape(g * k).to(dtype),
-            square_weight=(-0.5 * patch_inv_sq).reshape(g, halves, p, p).to(dtype),
+            weight=torch.cat([cross, square], dim=1).to(dtype),
+            bias=(-0.5 * (centred.square() * patch_inv_sq).sum(-1)).to(dtype),
             coordinate_centres=coord_centres,
             coordinate_inv_sq=coord_inv_sq,
-            fold_weight=weights.transpose(1, 2).to(dtype),
-            prior_weight=prior_weight.to(dtype),
+            fold_weight=weights.T[None].to(dtype),
+            prior=hp.mean.reshape(1, -1, 1).to(dtype),
         )
 
 
@@ -192,30 +195,28 @@ def _correlation(strip: Tensor, terms: _Terms, layout: PatchLayout, r0: int, r1:
     """Unit-variance SE correlation of the queries of rows [r0, r1) with every centre.
 
     Args:
-        strip: (c, G, halves, rows + p - 1, W + p - 1), the stacked sources' padded rows.
+        strip: (c, halves, rows + p - 1, W + p - 1), the padded sources' rows.
 
     Returns:
-        (c, G k, rows, W).
+        (c, k, rows W).
     """
-    c, g = strip.shape[:2]
-    flat = strip.flatten(1, 2)  # (c, G halves, rows + p - 1, W + p - 1)
-    cross = F.conv2d(flat, terms.cross_weight, terms.cross_bias, groups=g)  # (c, G k, rows, W)
-    square = F.conv2d(flat.square(), terms.square_weight, groups=g)  # (c, G, rows, W)
-    k = cross.shape[1] // g
-    exponent = cross.view(c, g, k, r1 - r0, w) + square.unsqueeze(2)
+    c = strip.shape[0]
+    # one convolution gives the whole exponent: the cross term from the sources, the queries'
+    # squared norms from the squared sources, the centres' norms as the bias
+    exponent = F.conv2d(torch.cat([strip, strip.square()], dim=1), terms.weight, terms.bias)  # (c, k, rows, W)
     if terms.coordinate_centres is not None and terms.coordinate_inv_sq is not None:
         exponent = exponent + _coordinate_exponent(terms, layout, r0, r1, h, w)
-    return exponent.clamp_max_(0.0).exp_().view(c, g * k, r1 - r0, w)
+    return exponent.clamp_max_(0.0).exp_().view(c, exponent.shape[1], -1)
 
 
 def _coordinate_exponent(terms: _Terms, layout: PatchLayout, r0: int, r1: int, h: int, w: int) -> Tensor:
-    """-0.5 |coordinates - centre coordinates|^2 / l^2 for rows [r0, r1): (1, G, k, rows, W)."""
+    """-0.5 |coordinates - centre coordinates|^2 / l^2 for rows [r0, r1): (1, k, rows, W)."""
     assert terms.coordinate_centres is not None and terms.coordinate_inv_sq is not None
-    centres, inv_sq = terms.coordinate_centres, terms.coordinate_inv_sq  # (G, k, 2), (G, 2)
+    centres, inv_sq = terms.coordinate_centres, terms.coordinate_inv_sq  # (k, 2), (2,)
     dtype, device = centres.dtype, centres.device
     weight = layout.coordinate_weight
     rows = torch.arange(r0, r1, dtype=dtype, device=device) * (weight / max(h - 1, 1))  # (rows,)
     cols = torch.arange(w, dtype=dtype, device=device) * (weight / max(w - 1, 1))  # (W,)
-    row_term = (rows.view(1, 1, -1) - centres[..., :1]).square() * inv_sq[:, None, :1]  # (G, k, rows)
-    col_term = (cols.view(1, 1, -1) - centres[..., 1:]).square() * inv_sq[:, None, 1:]  # (G, k, W)
-    return (-0.5 * (row_term[..., :, None] + col_term[..., None, :])).unsqueeze(0)
+    row_term = (rows[None, :] - centres[:, :1]).square() * inv_sq[0]  # (k, rows)
+    col_term = (cols[None, :] - centres[:, 1:]).square() * inv_sq[1]  # (k, W)
+    return (-0.5 * (row_term[:, :, None] + col_term[:, None, :]))[None]

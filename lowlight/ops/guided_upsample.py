@@ -78,16 +78,20 @@ def _guided_coefficients(guide: Tensor, target: Tensor, radius: int, regularisat
     def box(x: Tensor) -> Tensor:
         return x if radius == 0 else kornia.filters.box_blur(x, window, border_type=border)
 
-    mean_guide, mean_target = box(guide), box(target)
-    covariance = box(guide * target) - mean_guide * mean_target
-    variance = box(guide * guide) - mean_guide.square()
+    # the four window means in one call (channels stacked): the filter's cost is per element,
+    # and one call keeps both threads busy on more work
+    stacked = torch.cat([guide, target, guide * target, guide * guide], dim=1)
+    mean_guide, mean_target, mean_product, mean_square = box(stacked).chunk(4, dim=1)
+    covariance = mean_product - mean_guide * mean_target
+    variance = mean_square - mean_guide.square()
     # in flat windows the local slope is undetermined: regularise it towards the image's own
     # slope (per channel), not towards 0, which would flatten the full-resolution detail there
     centred = guide - guide.mean(dim=(2, 3), keepdim=True)
     prior = (centred * target).mean(dim=(2, 3), keepdim=True) / centred.square().mean(dim=(2, 3), keepdim=True).clamp_min(1e-6)
     slope = (covariance + regularisation * prior) / (variance + regularisation)
     offset = mean_target - slope * mean_guide
-    return box(slope), box(offset)
+    smooth_slope, smooth_offset = box(torch.cat([slope, offset], dim=1)).chunk(2, dim=1)
+    return smooth_slope, smooth_offset
 
 
 def _up(x: Tensor, size: tuple[int, ...]) -> Tensor:
