@@ -92,10 +92,15 @@ def predict_dense(
     # the bytes its images give alone
     results = [_predict_one(state.select(i), [s[i] for s in sources], layout, return_variance, strip_queries)
                for i in range(g)]
-    mean = torch.stack([m for m, _ in results])
+    mean = _stack([m for m, _ in results])
     if not return_variance:
         return mean, None
-    return mean, torch.stack([v for _, v in results if v is not None])
+    return mean, _stack([v for _, v in results if v is not None])
+
+
+def _stack(maps: list[Tensor]) -> Tensor:
+    """(G, c, H, W) from G maps (c, H, W); a view of the only one (no image-sized copy)."""
+    return maps[0][None] if len(maps) == 1 else torch.stack(maps)
 
 
 def _predict_one(state: ExactGPState, sources: list[Tensor], layout: PatchLayout, return_variance: bool,
@@ -131,9 +136,11 @@ def _predict_one(state: ExactGPState, sources: list[Tensor], layout: PatchLayout
         if variance is not None:
             v = latent_variance(corr.transpose(1, 2).reshape(1, -1, k), state)  # (1, c rows W) float64
             variance[:, r0:r1] = v.view(c, rows, w).to(dtype)
+    del padded  # image-sized: gone before the division below
     if layout.patch_target:
         top = (p - 1) // 2
-        out = out[:, top : top + h, top : top + w] / _overlap_counts(h, w, p, dtype, device)
+        # in place on the canvas's centre (autograd-safe: add_'s backward needs no values)
+        out = out[:, top : top + h, top : top + w].div_(_overlap_counts(h, w, p, dtype, device))
     return out, variance
 
 

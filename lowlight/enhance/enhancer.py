@@ -260,7 +260,7 @@ class Enhancer(nn.Module):
             if variance is not None:
                 std = variance.clamp_min(0).mean(dim=1, keepdim=True).sqrt()
             if gp_weight is not None:
-                out = gp_weight * out + (1 - gp_weight) * ref
+                out = torch.lerp(ref, out, gp_weight)  # one image-sized result, exact at weights 0 and 1
                 std = None if std is None else gp_weight * std
         else:  # no GP, or every image clean enough to skip it
             out = ref
@@ -271,7 +271,7 @@ class Enhancer(nn.Module):
         out = out.clamp(0.0, 1.0)
         if self.config.exposure_gate is not None:
             keep = exposure_weight(small, *self.config.exposure_gate)  # (B, 1, 1, 1)
-            out = keep * lq + (1 - keep) * out
+            out = torch.lerp(out, lq, keep)
             if std is not None:
                 std = (1 - keep) * std
         out = apply_strength(lq, out, self.config.strength)

@@ -66,8 +66,12 @@ def upsample_reference(
         return ((lq + LOG_EPS) * _up(gain, size) - LOG_EPS).clamp(0.0, 1.0)
     guide, target = torch.log(lq_small + LOG_EPS), torch.log(ref_small + LOG_EPS)
     slope, offset = _guided_coefficients(guide, target, radius, regularisation)
-    log_ref = torch.addcmul(_up(offset, size), _up(slope, size), torch.log(lq + LOG_EPS))
-    return (log_ref.exp() - LOG_EPS).clamp(0.0, 1.0)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (lq_small, ref_small, lq)):
+        log_ref = torch.addcmul(_up(offset, size), _up(slope, size), torch.log(lq + LOG_EPS))
+        return (log_ref.exp() - LOG_EPS).clamp(0.0, 1.0)
+    # nothing recorded: in place, so that a large image holds two full-size buffers, not five
+    log_ref = torch.log(lq + LOG_EPS).mul_(_up(slope, size)).add_(_up(offset, size))
+    return log_ref.exp_().sub_(LOG_EPS).clamp_(0.0, 1.0)
 
 
 def _guided_coefficients(guide: Tensor, target: Tensor, radius: int, regularisation: float) -> tuple[Tensor, Tensor]:
