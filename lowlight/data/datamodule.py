@@ -10,11 +10,27 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from lowlight.data.brackets import BracketOptions, BracketScene, load_scenes, scene_pairs, split_scenes
+from lowlight.data.brackets import (
+    BracketOptions,
+    BracketScene,
+    load_scenes,
+    scene_pairs,
+    split_scenes,
+)
 from lowlight.data.darken import DarkeningConfig
-from lowlight.data.datasets import EpochSampler, LowLightTrainDataset, LowLightValDataset, round_up_to_multiple
-from lowlight.data.pair_datasets import MixedTrainDataset, RealPairTrainDataset, RealPairValDataset
+from lowlight.data.datasets import (
+    EpochSampler,
+    LowLightTrainDataset,
+    LowLightValDataset,
+    round_up_to_multiple,
+)
+from lowlight.data.pair_datasets import (
+    MixedTrainDataset,
+    RealPairTrainDataset,
+    RealPairValDataset,
+)
 from lowlight.data.sources import DataSourceError, gather_image_paths, split_holdout
+from lowlight.ops.checks import check_positive
 
 
 class LowLightDataModule(L.LightningDataModule):
@@ -93,8 +109,7 @@ class LowLightDataModule(L.LightningDataModule):
         super().__init__()
         for value, name in ((crop_size, "crop_size"), (batch_size, "batch_size"),
                             (val_size, "val_size")):
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value!r}")
+            check_positive(value, name)
         if num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers!r}")
         if samples_per_epoch is not None and not samples_per_epoch > 0:

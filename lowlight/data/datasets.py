@@ -33,7 +33,7 @@ from lowlight.data.darken import (
     quantize_8bit,
 )
 from lowlight.io.images import ImageReadError, read_image
-from lowlight.ops.checks import check_single_image
+from lowlight.ops.checks import check_positive, check_single_image
 from lowlight.ops.resize import resize_image
 from lowlight.protocols import GAMMAS_A, GAMMAS_B, PEAK_PHOTONS_B, READ_STD_B
 
@@ -117,8 +117,7 @@ def random_crop(
 
 def check_crop_options(crop_size: int, seed: int, length: int | None) -> None:
     """The options every random-crop training dataset shares; a ``ValueError`` names a bad one."""
-    if not crop_size > 0:
-        raise ValueError(f"crop_size must be > 0, got {crop_size!r}")
+    check_positive(crop_size, "crop_size")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed!r}")
     if length is not None and not length > 0:
