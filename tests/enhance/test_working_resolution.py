@@ -60,6 +60,23 @@ def test_upsampling_methods_and_errors(large_pair: tuple[torch.Tensor, torch.Ten
         EnhancerConfig(work_size=-1)
     with pytest.raises(ValueError, match="reference_upsampling must be one of"):
         EnhancerConfig(reference_upsampling="nearest")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="reference_flat_gradient must be >= 0, got -0.1"):
+        EnhancerConfig(reference_flat_gradient=-0.1)
+    with pytest.raises(ValueError, match=r"reference_flat_noise must be \(low, high\)"):
+        EnhancerConfig(reference_flat_noise=(0.004, 0.001))
+
+
+def test_flat_region_blend_follows_the_noise(large_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    gt, dark = large_pair  # 8-bit gamma darkening: clean, so the blend stays off
+    noisy = (dark + 0.02 * torch.randn(dark.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    with torch.inference_mode():
+        for image, moves in ((dark, False), (noisy, True)):
+            blended = _enhancer(work_size=96)(image).reference
+            sharp = _enhancer(work_size=96, reference_flat_gradient=0.0)(image).reference
+            assert torch.equal(blended, sharp) != moves
+            if moves:  # the noisy reference's flat regions lose their noise
+                assert float((blended - F.avg_pool2d(blended, 3, 1, 1)).abs().mean()) < \
+                    float((sharp - F.avg_pool2d(sharp, 3, 1, 1)).abs().mean())
 
 
 def test_noise_gate_reads_full_resolution_pixels() -> None:

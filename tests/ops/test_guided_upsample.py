@@ -59,3 +59,36 @@ def test_same_size_and_shapes_and_errors() -> None:
     with pytest.raises(ValueError, match="regularisation > 0"):
         upsample_reference(lq, ref, lq, regularisation=0.0)
     assert math.isfinite(float(upsample_reference(lq * 0, ref * 0, lq * 0).sum()))
+
+
+def test_flat_regions_take_the_bilinear_reference_and_edges_the_guided_one() -> None:
+    gen = torch.Generator().manual_seed(3)
+    small_size, size = (32, 64), (128, 256)
+    # a reference flat on the left half, a hard vertical edge every 2 working pixels on the right
+    ref_small = torch.full((1, 3, *small_size), 0.4)
+    ref_small[..., 32:] = torch.where(torch.arange(32) % 4 < 2, 0.1, 0.9).view(1, 1, 1, 32)
+    lq_small = (ref_small**2.5).clamp(0, 1)
+    lq = resize_image(lq_small, size).add_(0.02 * torch.randn(1, 3, *size, generator=gen)).clamp_(0, 1)
+    plain = upsample_reference(lq_small, ref_small, lq, "guided")
+    bilinear = upsample_reference(lq_small, ref_small, lq, "bilinear")
+    blended = upsample_reference(lq_small, ref_small, lq, "guided", flat_gradient=0.02)
+    assert torch.equal(upsample_reference(lq_small, ref_small, lq, "guided", flat_gradient=0.0), plain)
+    flat, edges = (slice(None), slice(None), slice(8, -8), slice(8, 112)), (..., slice(140, 250))
+    # flat: nearly all bilinear (kornia's Sobel magnitude has a floor of sqrt(1e-6)), the noise gone
+    gap = (blended[flat] - bilinear[flat]).abs()
+    assert bool((gap <= 0.02 * (plain[flat] - bilinear[flat]).abs() + 1e-6).all())
+    assert float(plain[flat].std()) > 10 * float(blended[flat].std())
+    near_edge = (blended[edges] - plain[edges]).abs() < 1e-6
+    assert float(near_edge.float().mean()) > 0.9  # on and beside the edges the guided filter stays
+    # a clean image (weight 0) keeps the plain guided result; half the weight moves half as far
+    assert torch.equal(upsample_reference(lq_small, ref_small, lq, "guided", flat_gradient=0.02,
+                                          flat_weight=torch.zeros(1, 1, 1, 1)), plain)
+    half = upsample_reference(lq_small, ref_small, lq, "guided", flat_gradient=0.02,
+                              flat_weight=torch.full((1, 1, 1, 1), 0.5))
+    torch.testing.assert_close(half[flat], 0.5 * (plain[flat] + blended[flat]), rtol=0, atol=2e-3)
+    # the same result when autograd records the call
+    with torch.enable_grad():
+        recorded = upsample_reference(lq_small, ref_small.requires_grad_(), lq, "guided", flat_gradient=0.02)
+    torch.testing.assert_close(recorded.detach(), blended, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="flat_gradient must be >= 0, got -1"):
+        upsample_reference(lq_small, ref_small.detach(), lq, "guided", flat_gradient=-1)
