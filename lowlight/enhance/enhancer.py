@@ -16,7 +16,7 @@ from lowlight.gp.learnable import LearnedHyperparameters
 from lowlight.gp.warm_start import WarmStart
 from lowlight.ops.checks import check_image
 from lowlight.ops.color import replace_luma, rgb_to_luma
-from lowlight.ops.gates import exposure_weight, noise_weight
+from lowlight.ops.gates import estimate_noise_sigma, exposure_weight, linear_ramp
 from lowlight.ops.guided_upsample import UPSAMPLING_METHODS, UpsamplingMethod, upsample_reference
 from lowlight.ops.resize import long_side_size, resize_image
 from lowlight.ops.strength import MAX_STRENGTH, apply_strength
@@ -263,14 +263,17 @@ class Enhancer(nn.Module):
                              f"{tuple(small.shape[-2:])} of lq {tuple(lq.shape)}")
         ref_small = reference.clamp(0.0, 1.0)
         low_small, low = self.gp_low(small), self.gp_low(lq)
+        gates_noise = self.config.use_gp and self.config.noise_gate is not None
+        # one noise estimate serves the reference's flat-region blend and the noise gate
+        sigma = estimate_noise_sigma(self._noise_sample(lq)) if small is not lq or gates_noise else None
         ref = ref_small if small is lq else upsample_reference(
             low_small, ref_small, low, self.config.reference_upsampling,
             flat_gradient=self.config.reference_flat_gradient,
-            flat_weight=noise_weight(self._noise_sample(lq), *self.config.reference_flat_noise))
+            flat_weight=linear_ramp(sigma, *self.config.reference_flat_noise))
         std = None
         gp_weight = None
-        if self.config.use_gp and self.config.noise_gate is not None:
-            gp_weight = noise_weight(self._noise_sample(lq), *self.config.noise_gate)  # (B, 1, 1, 1)
+        if gates_noise:
+            gp_weight = linear_ramp(sigma, *self.config.noise_gate)  # (B, 1, 1, 1)
         if self.config.use_gp and (gp_weight is None or bool(gp_weight.any())):
             fit = self.fit_gp(small, ref_small) if gp_fit is None else gp_fit
             out, variance = predict_clustered_gp(fit, low, self.config.gp, return_std, ref)
