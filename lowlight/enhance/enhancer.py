@@ -264,12 +264,14 @@ class Enhancer(nn.Module):
         ref_small = reference.clamp(0.0, 1.0)
         low_small, low = self.gp_low(small), self.gp_low(lq)
         gates_noise = self.config.use_gp and self.config.noise_gate is not None
+        blends_flat = small is not lq and self.config.reference_upsampling == "guided" \
+            and self.config.reference_flat_gradient > 0
         # one noise estimate serves the reference's flat-region blend and the noise gate
-        sigma = estimate_noise_sigma(self._noise_sample(lq)) if small is not lq or gates_noise else None
+        sigma = estimate_noise_sigma(self._noise_sample(lq)) if blends_flat or gates_noise else None
         ref = ref_small if small is lq else upsample_reference(
             low_small, ref_small, low, self.config.reference_upsampling,
-            flat_gradient=self.config.reference_flat_gradient,
-            flat_weight=linear_ramp(sigma, *self.config.reference_flat_noise))
+            flat_gradient=self.config.reference_flat_gradient if blends_flat else 0.0,
+            flat_weight=None if sigma is None else linear_ramp(sigma, *self.config.reference_flat_noise))
         std = None
         gp_weight = None
         if gates_noise:
