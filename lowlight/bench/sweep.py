@@ -1,10 +1,10 @@
 """Benchmark rows: enhancement time and peak memory from 256 x 256 to 24 MP, for each path.
 
 Paths (:func:`sweep_paths`): the full-resolution path (``EnhancerConfig(work_size=0)``, the
-enhancer before the working copy existed) and the default configuration, which works on a copy
-whose long side is ``EnhancerConfig().work_size``. While ``EnhancerConfig`` has no ``work_size``
-field the enhancer has only the full-resolution path: the sweep runs it with the default
-configuration and says that the working-resolution path is missing.
+enhancer before the working copy existed) and the working-resolution path, which analyses a copy
+whose long side is ``EnhancerConfig().work_size``, once for each ``gp_resolution``: the GP
+predicting every full-size pixel (``"full"``) or the working copy, upsampled (``"working"``).
+Each working path has a column of the full-resolution path's time over its own.
 
 Every (size, path) runs in a fresh interpreter (``python -m lowlight.bench._one_size``): model
 loaded, one warm-up call, then ``calls`` timed calls of one darkened photo of that size (batch of
@@ -17,7 +17,6 @@ working size (all sizes for the full-resolution path).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import statistics
@@ -35,6 +34,8 @@ SIZES = ((256, 256), (720, 1280), (1080, 1920), (2160, 3840), (4000, 6000))
 
 #: the field of the working-resolution option (the long side of the working copy; 0: none)
 WORK_SIZE = "work_size"
+#: where the GP predicts on images larger than the working copy
+GP_RESOLUTIONS = ("full", "working")
 
 
 @dataclass(frozen=True)
@@ -45,36 +46,34 @@ class SweepPath:
         name: the column heading.
         overrides: :class:`EnhancerConfig` fields set on top of the defaults.
         full_resolution: the full-resolution path (skipped above ``max_full_pixels``).
+        short: the path's name in its ratio column's heading (default: ``name``).
     """
 
     name: str
     overrides: dict[str, object] = field(default_factory=dict)
     full_resolution: bool = False
+    short: str = ""
 
     def work_size(self) -> int:
         """The long side of this path's working copy; 0: it works at full resolution."""
         if self.full_resolution:
             return 0
-        return int(self.overrides.get(WORK_SIZE, getattr(EnhancerConfig(), WORK_SIZE, 0)))
-
-
-def has_work_size() -> bool:
-    """Whether :class:`EnhancerConfig` has the working-resolution field."""
-    return WORK_SIZE in {f.name for f in dataclasses.fields(EnhancerConfig)}
+        return int(self.overrides.get(WORK_SIZE, EnhancerConfig().work_size))
 
 
 def sweep_paths() -> tuple[list[SweepPath], list[str]]:
-    """The paths the sweep can run with this enhancer, and a note for each one it cannot."""
-    if not has_work_size():
-        note = (f"working-resolution path: not measured, EnhancerConfig has no field {WORK_SIZE!r} "
-                "(this enhancer has only the full-resolution path)")
-        return [SweepPath("full resolution (default config)", {}, full_resolution=True)], [note]
-    working = EnhancerConfig().work_size  # type: ignore[attr-defined]
-    if working == 0:
-        note = "working-resolution path: not measured, the default EnhancerConfig has work_size = 0"
-        return [SweepPath("full resolution (work_size=0)", {WORK_SIZE: 0}, full_resolution=True)], [note]
-    return [SweepPath("full resolution (work_size=0)", {WORK_SIZE: 0}, full_resolution=True),
-            SweepPath(f"working (default, work_size={working})", {})], []
+    """The paths the sweep runs with this enhancer's defaults, and a note for each one it cannot."""
+    full = SweepPath("full resolution (work_size=0)", {WORK_SIZE: 0}, full_resolution=True, short="full")
+    defaults = EnhancerConfig()
+    if defaults.work_size == 0:
+        return [full], ["working-resolution paths: not measured, the default EnhancerConfig has work_size = 0"]
+    paths = [full]
+    for where in GP_RESOLUTIONS:
+        default = " (default)" if where == defaults.gp_resolution else ""
+        what = "GP per full-size pixel" if where == "full" else "GP on the copy, upsampled"
+        paths.append(SweepPath(f"work_size={defaults.work_size}, {what}{default}", {"gp_resolution": where},
+                               short=f"gp_resolution={where}"))
+    return paths, []
 
 
 @dataclass(frozen=True)
@@ -181,8 +180,9 @@ def format_markdown(sweep: Sweep) -> str:
     header = ["size", "MP"]
     for path in paths:
         header += [f"{path.name}: s", "ms / MP", "peak GB"]
-    if len(paths) == 2:
-        header.append("full / working")
+    full = next((path for path in paths if path.full_resolution), None)
+    compared = [path for path in paths if not path.full_resolution] if full is not None else []
+    header += [f"full / {path.short or path.name}" for path in compared]
     lines = []
     for r in rows:
         line = [f"{r['width']} x {r['height']}", f"{r['megapixels']:.2f}"]
@@ -192,10 +192,10 @@ def format_markdown(sweep: Sweep) -> str:
                 line += [m.skipped, "-", "-"]
             else:
                 line += [f"{m.seconds:.3f}", f"{1e3 * m.seconds / r['megapixels']:.0f}", f"{m.peak_gb:.2f}"]
-        if len(paths) == 2:
-            full, working = (r["paths"][path.name] for path in paths)
-            ratio = "-" if full.skipped or working.skipped else f"{full.seconds / working.seconds:.1f}x"
-            line.append(ratio)
+        for path in compared:
+            assert full is not None
+            slow, fast = r["paths"][full.name], r["paths"][path.name]
+            line.append("-" if slow.skipped or fast.skipped else f"{slow.seconds / fast.seconds:.1f}x")
         lines.append(line)
     text = [markdown_table(header, lines, text_columns=1), ""]
     for path in paths:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lowlight.archs import GPECNN
@@ -69,6 +72,12 @@ class EnhancerConfig:
             on the full-resolution centre crop) over which that blend ramps from none to full:
             a clean photo keeps its full-size texture, a noisy one loses its flat-region noise.
             Chosen on held-out training photos: protocol A inputs measure <= 0.0012, B >= 0.0026.
+        gp_resolution: where the GP predicts when the image is larger than the working size:
+            ``"full"``, every full-size pixel from its full-size patches (the GP denoises at full
+            resolution; its cost grows with the pixels, k kernel values per pixel and channel);
+            ``"working"``, the pixels of the working copy, whose enhanced image is then brought
+            to full size as the reference is (``reference_upsampling``, with the flat-region
+            blend): the cost of a thumbnail plus one guided filter (README, size sweep).
     """
 
     mode: Literal["cm", "lm"] = "cm"
@@ -83,8 +92,11 @@ class EnhancerConfig:
     reference_upsampling: UpsamplingMethod = "guided"
     reference_flat_gradient: float = 0.02
     reference_flat_noise: tuple[float, float] = (0.0015, 0.004)
+    gp_resolution: Literal["full", "working"] = "full"
 
     def __post_init__(self) -> None:
+        if self.gp_resolution not in ("full", "working"):
+            raise ValueError(f"gp_resolution must be 'full' or 'working', got {self.gp_resolution!r}")
         if self.work_size < 0:
             raise ValueError(f"work_size must be >= 0 (0 = full resolution), got {self.work_size!r}")
         if self.reference_upsampling not in UPSAMPLING_METHODS:
@@ -130,21 +142,28 @@ def keep_neutral(lq: Tensor, out: Tensor) -> Tensor:
     return torch.where(tinted, out.mean(dim=1, keepdim=True).expand_as(out), out)
 
 
-@dataclass
 class EnhanceResult:
     """Output of :class:`Enhancer`.
 
     Attributes:
         image: (B, 3, H, W) float in [0, 1], the enhanced image.
         reference: (B, C, H, W) float in [0, 1], the CNN's reference (C = 1 for LM, 3 for CM),
-            brought to full size from the working resolution where that is smaller.
+            brought to full size from the working resolution where that is smaller (on first
+            access, when the enhancement itself did not need it at full size).
         std: (B, 1, H, W) float >= 0, the GP's posterior standard deviation (root of the mean
             variance over channels), or ``None`` when not asked for or without GP.
     """
 
-    image: Tensor
-    reference: Tensor
-    std: Tensor | None = None
+    def __init__(self, image: Tensor, reference: Tensor | Callable[[], Tensor], std: Tensor | None = None) -> None:
+        self.image = image
+        self.std = std
+        self._reference = reference
+
+    @property
+    def reference(self) -> Tensor:
+        if not isinstance(self._reference, Tensor):
+            self._reference = self._reference()
+        return self._reference
 
 
 class Enhancer(nn.Module):
@@ -240,7 +259,7 @@ class Enhancer(nn.Module):
         """Enhance a batch of same-size images.
 
         The reference CNN and the GP fit run on the working copy (:meth:`working_copy`); the GP
-        predicts every pixel of ``lq``.
+        predicts every pixel of ``lq``, or of the working copy (``EnhancerConfig.gp_resolution``).
 
         Args:
             lq: (B, 3, H, W) float in [0, 1], low-light RGB.
@@ -263,29 +282,42 @@ class Enhancer(nn.Module):
                              f"{tuple(small.shape[-2:])} of lq {tuple(lq.shape)}")
         ref_small = reference.clamp(0.0, 1.0)
         low_small, low = self.gp_low(small), self.gp_low(lq)
+        scaled = small is not lq
         gates_noise = self.config.use_gp and self.config.noise_gate is not None
-        blends_flat = small is not lq and self.config.reference_upsampling == "guided" \
+        blends_flat = scaled and self.config.reference_upsampling == "guided" \
             and self.config.reference_flat_gradient > 0
-        # one noise estimate serves the reference's flat-region blend and the noise gate
+        # one noise estimate serves the flat-region blend and the noise gate
         sigma = estimate_noise_sigma(self._noise_sample(lq)) if blends_flat or gates_noise else None
-        ref = ref_small if small is lq else upsample_reference(
-            low_small, ref_small, low, self.config.reference_upsampling,
+        to_full_size = partial(
+            upsample_reference, low_small, lq=low, method=self.config.reference_upsampling,
             flat_gradient=self.config.reference_flat_gradient if blends_flat else 0.0,
             flat_weight=None if sigma is None else linear_ramp(sigma, *self.config.reference_flat_noise))
+        gp_weight = linear_ramp(sigma, *self.config.noise_gate) if gates_noise else None  # (B, 1, 1, 1)
+        runs_gp = self.config.use_gp and (gp_weight is None or bool(gp_weight.any()))
+        gp_on_small = scaled and self.config.gp_resolution == "working"
+        # the full-size reference is only made when the enhancement needs it
+        ref: Tensor | None = ref_small if not scaled else None
+        if ref is None and (not runs_gp or not gp_on_small or gp_weight is not None):
+            ref = to_full_size(ref_small)
         std = None
-        gp_weight = None
-        if gates_noise:
-            gp_weight = linear_ramp(sigma, *self.config.noise_gate)  # (B, 1, 1, 1)
-        if self.config.use_gp and (gp_weight is None or bool(gp_weight.any())):
+        if runs_gp:
             fit = self.fit_gp(small, ref_small) if gp_fit is None else gp_fit
-            out, variance = predict_clustered_gp(fit, low, self.config.gp, return_std, ref)
+            if gp_on_small:
+                out, variance = predict_clustered_gp(fit, low_small, self.config.gp, return_std, ref_small)
+                out = to_full_size(out.clamp(0.0, 1.0))
+                if variance is not None:  # not resize_image: a variance is not clamped to [0, 1]
+                    variance = F.interpolate(variance, size=lq.shape[-2:], mode="bilinear", align_corners=False)
+            else:
+                out, variance = predict_clustered_gp(fit, low, self.config.gp, return_std, ref)
             out = out.clamp(0.0, 1.0)
             if variance is not None:
                 std = variance.clamp_min(0).mean(dim=1, keepdim=True).sqrt()
             if gp_weight is not None:
+                assert ref is not None
                 out = torch.lerp(ref, out, gp_weight)  # one image-sized result, exact at weights 0 and 1
                 std = None if std is None else gp_weight * std
         else:  # no GP, or every image clean enough to skip it
+            assert ref is not None
             out = ref
             if return_std and self.config.use_gp:
                 std = torch.zeros_like(ref[:, :1])
@@ -298,7 +330,7 @@ class Enhancer(nn.Module):
             if std is not None:
                 std = (1 - keep) * std
         out = apply_strength(lq, out, self.config.strength)
-        return EnhanceResult(keep_neutral(lq, out), ref, std)
+        return EnhanceResult(keep_neutral(lq, out), partial(to_full_size, ref_small) if ref is None else ref, std)
 
     def _noise_sample(self, lq: Tensor) -> Tensor:
         """Full-resolution pixels for the noise estimate: ``lq``, or its centre crop of working size.

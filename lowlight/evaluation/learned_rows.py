@@ -11,7 +11,8 @@ fixes the GP layout it was trained with, so the option rows use the two-stage CN
 - ``cm-ng``: ``cm`` with the noise gate;
 - ``cm-full``: ``cm`` at full resolution (``work_size=0``: CNN and GP fit on the whole image);
   ``cm-gain`` / ``cm-bilinear`` / ``cm-sharp``: ``cm`` with another upsampling of the working-resolution reference (``cm-sharp``: the plain guided filter, no flat-region blend);
-  ``cm-w1024``: ``cm`` with a working size of 1024;
+  ``cm-w1024``: ``cm`` with a working size of 1024; ``cm-fast``: ``cm`` with the GP predicting
+  the working copy, whose output is brought to full size as the reference is (``gp_resolution="working"``);
 - ``cnn-v1`` / ``cm-v1-2stage`` / ``cm-v1``: the v1 RGB CNN (512 photos, 128 x 128 crops) alone,
   with the heuristic GP, and trained end to end (the defaults before v2); ``cm-ssim``: v1 CM
   trained end to end with an SSIM term;
@@ -90,6 +91,7 @@ LEARNED_ROWS: dict[str, LearnedRow] = {
     "cm-bilinear": LearnedRow(DEFAULT_CM, "cm", {"reference_upsampling": "bilinear"}),
     "cm-sharp": LearnedRow(DEFAULT_CM, "cm", {"reference_flat_gradient": 0.0}),
     "cm-w1024": LearnedRow(DEFAULT_CM, "cm", {"work_size": 1024}),
+    "cm-fast": LearnedRow(DEFAULT_CM, "cm", {"gp_resolution": "working"}),
     "cm-paper": LearnedRow(DEFAULT_RGB_CNN, "cm", gp=_PAPER_GP),
     "lm-paper": LearnedRow(DEFAULT_Y_CNN, "lm", {"lm_colour": "carry"}, gp=_PAPER_GP),
     "lm-ratio": LearnedRow(DEFAULT_Y_CNN, "lm", {"lm_colour": "ratio"}),

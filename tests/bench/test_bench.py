@@ -16,9 +16,10 @@ import pytest
 from lowlight.bench import __main__ as bench_main
 from lowlight.bench import memory
 from lowlight.bench.gp import API_CHUNKS, api_chunk_candidates, chunk_label
-from lowlight.bench.sweep import (Measurement, Sweep, SweepOptions, SweepPath, format_markdown, has_work_size,
+from lowlight.bench.sweep import (Measurement, Sweep, SweepOptions, SweepPath, format_markdown,
                                   slope_ms_per_mp, sweep_paths)
 from lowlight.bench.table import markdown_table
+from lowlight.enhance.enhancer import EnhancerConfig
 from lowlight.bench.timing import fastest, fit_line, interleaved_times
 
 # ---------------------------------------------------------------- helpers
@@ -144,8 +145,9 @@ def test_slope_uses_only_sizes_above_the_working_size() -> None:
 
 
 def test_sweep_table_with_two_paths() -> None:
-    """The layout once the working path exists: a ratio column, skipped cells, one slope each."""
-    full, working = SweepPath("full", {"work_size": 0}, full_resolution=True), SweepPath("work", {"work_size": 300})
+    """The layout with one working path: a ratio column, skipped cells, one slope each."""
+    full = SweepPath("full", {"work_size": 0}, full_resolution=True)
+    working = SweepPath("work", {"work_size": 300}, short="working")
     cells = {(256, 256): (Measurement(0.05, 1.1, 5), Measurement(0.05, 1.1, 5)),
              (600, 800): (Measurement(1.2, 1.5, 5), Measurement(0.3, 1.2, 5)),
              (1200, 1600): (Measurement(4.8, 2.5, 5), Measurement(0.6, 1.3, 5)),
@@ -181,11 +183,11 @@ def test_peak_memory_of_a_child_is_its_own() -> None:
 
 def test_sweep_paths_follow_the_config() -> None:
     paths, notes = sweep_paths()
-    assert paths[0].full_resolution and paths[0].work_size() == 0
-    if has_work_size():
-        assert len(paths) + len(notes) == 2
-    else:
-        assert len(paths) == 1 and "work_size" in notes[0]
+    assert paths[0].full_resolution and paths[0].work_size() == 0 and not notes
+    assert [path.overrides for path in paths[1:]] == [{"gp_resolution": "full"}, {"gp_resolution": "working"}]
+    default = EnhancerConfig().gp_resolution
+    assert [path.name.endswith("(default)") for path in paths[1:]] == [default == "full", default == "working"]
+    assert all(path.work_size() == EnhancerConfig().work_size for path in paths[1:])
 
 
 def test_unknown_section_is_an_error() -> None:
@@ -244,7 +246,8 @@ def test_quick_sweep(capsys) -> None:
     (heading, (table,)), = _sections(out).items()
     assert heading.startswith("## Size sweep")
     paths, notes = sweep_paths()
-    assert table[0][:2] == ["size", "MP"] and len(table[0]) == 2 + 3 * len(paths) + (len(paths) == 2)
+    assert table[0][:2] == ["size", "MP"] and len(table[0]) == 2 + 3 * len(paths) + len(paths) - 1
+    assert table[0][-2:] == ["full / gp_resolution=full", "full / gp_resolution=working"]
     assert [row[0] for row in table[1:]] == ["32 x 32", "64 x 48"]
     small, large = table[1], table[2]
     assert all(_positive(cell) for cell in small[2:])

@@ -13,6 +13,7 @@ from PIL import Image
 from lowlight.archs import GPECNN
 from lowlight.enhance.checkpoints import save_reference_cnn
 from lowlight.cli.infer import main
+from lowlight.enhance.clustered_gp import GPOptions
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
 from lowlight.io.images import read_image
 from tests.images import structured_image, write_bad_images, write_mode_images
@@ -134,6 +135,19 @@ def test_patch_size_of_an_end_to_end_checkpoint_is_fixed(tmp_path: Path, rgb_che
     assert not (tmp_path / "out").exists()
     # a two-stage checkpoint takes any patch size
     assert main([str(src), "-o", str(tmp_path / "out"), "--patch", "5", "--k", "4", "--checkpoint", str(rgb_checkpoint)]) == 0
+
+
+def test_gp_resolution_reaches_the_enhancer(tmp_path: Path, rgb_checkpoint: Path) -> None:
+    src = _write_dark(tmp_path / "in", "x.png", (48, 64))
+    common = [str(src), "--k", "6", "--checkpoint", str(rgb_checkpoint), "--work-size", "32"]
+    assert main([*common, "-o", str(tmp_path / "working"), "--gp-resolution", "working"]) == 0
+    assert main([*common, "-o", str(tmp_path / "full")]) == 0
+    written = read_image(tmp_path / "working" / "x.png")
+    config = EnhancerConfig(work_size=32, gp_resolution="working", gp=GPOptions(k=6))
+    with torch.inference_mode():
+        expected = Enhancer.from_checkpoint(config, rgb_checkpoint)(read_image(src)[None]).image[0]
+    assert (written - expected).abs().max() <= 1 / 255 + 1e-6  # 8-bit rounding only
+    assert (read_image(tmp_path / "full" / "x.png") - written).abs().max() > 1 / 255
 
 
 def test_noise_gate_returns_the_cnn_output_on_a_clean_photo(tmp_path: Path, rgb_checkpoint: Path) -> None:

@@ -1,4 +1,4 @@
-"""The working resolution: analyse a downscaled copy, let the GP predict every full-size pixel."""
+"""The working resolution: analyse a downscaled copy, let the GP predict every full-size pixel (or the copy)."""
 
 from __future__ import annotations
 
@@ -85,3 +85,23 @@ def test_noise_gate_reads_full_resolution_pixels() -> None:
     crop = enhancer._noise_sample(x)
     assert crop.shape == (1, 3, 32, 32) and torch.equal(crop, x[..., 24:56, 9:41])
     assert enhancer._noise_sample(x[..., :32, :20]).shape == (1, 3, 32, 20)
+
+
+def test_gp_at_working_resolution(large_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    gt, dark = large_pair
+    with torch.inference_mode():
+        per_pixel = _enhancer(work_size=96)(dark, return_std=True)
+        on_small = _enhancer(work_size=96, gp_resolution="working")(dark, return_std=True)
+        # within the working size there is nothing to upsample: the same bytes either way
+        assert torch.equal(_enhancer(work_size=288, gp_resolution="working")(dark).image,
+                           _enhancer(work_size=288)(dark).image)
+    assert on_small.image.shape == gt.shape and on_small.std is not None and on_small.std.shape == (1, 1, 192, 288)
+    assert float(on_small.std.min()) >= 0
+    # the full-size reference, made on first access, is the one the per-pixel GP used
+    assert torch.equal(on_small.reference, per_pixel.reference)
+    assert not torch.equal(on_small.image, per_pixel.image)
+    psnr_small, psnr_pixel = (float(psnr_per_image(r.image, gt)) for r in (on_small, per_pixel))
+    assert psnr_small > float(psnr_per_image(dark, gt)) + 5
+    assert abs(psnr_small - psnr_pixel) < 1.0, (psnr_small, psnr_pixel)
+    with pytest.raises(ValueError, match="gp_resolution must be 'full' or 'working', got 'half'"):
+        EnhancerConfig(gp_resolution="half")  # type: ignore[arg-type]
