@@ -22,6 +22,8 @@ from lowlight.archs import CurveNet
 from lowlight.cli.infer import InferOptions, main, run_distributed
 from lowlight.data.datamodule import LowLightDataModule
 from lowlight.enhance.checkpoints import save_reference_cnn
+from lowlight.enhance.clustered_gp import GPOptions
+from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
 from lowlight.train.e2e_module import EndToEndModule
 from tests.images import write_images
 
@@ -60,6 +62,19 @@ def test_bulk_enhancement_on_one_gpu(tmp_path: Path, _no_process_group_left: Non
                       if (tmp_path / other / name).read_bytes() != (tmp_path / "one" / name).read_bytes()]
     # the message says how far apart (a rounding-level change reads as 1 level in a few pixels)
     assert not differing, "outputs differ from the in-process run:\n" + "\n".join(differing)
+
+
+def test_enhancement_gives_the_same_bits_on_every_cuda_run() -> None:
+    """Run-to-run determinism under default CUDA settings, the ground of the byte identity above
+    (CUDA's atomic index_add once summed the cluster means in a different order each run)."""
+    torch.manual_seed(0)
+    enhancer = Enhancer(CurveNet(), EnhancerConfig(gp=GPOptions(k=8))).to("cuda")
+    images = torch.rand(2, 3, 48, 64, generator=torch.Generator().manual_seed(1)).cuda() * 0.3
+    with torch.inference_mode():
+        first = enhancer(images, return_std=True)
+        for _ in range(3):
+            again = enhancer(images, return_std=True)
+            assert torch.equal(again.image, first.image) and torch.equal(again.std, first.std)
 
 
 def _pixel_difference(expected: Path, actual: Path) -> str:

@@ -153,13 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"refuse larger images, checked before decoding, {MAX_PIXELS_RANGE.low}.."
                              f"{MAX_PIXELS_RANGE.high} (default {DEFAULT_MAX_PIXELS})")
     parser.add_argument("--work-size", type=int, default=EnhancerConfig.work_size, metavar="PIXELS",
-                        help="working resolution (longer side): larger photos are analysed at this size and the "
-                             f"GP predicts every full-size pixel; 0 = all at full resolution "
+                        help="working resolution (longer side): larger photos are analysed at this size "
+                             f"(see --gp-resolution); 0 = all at full resolution "
                              f"(default {EnhancerConfig.work_size})")
     parser.add_argument("--gp-resolution", choices=("full", "working"), default=EnhancerConfig.gp_resolution,
-                        help="for photos larger than --work-size: full = the GP predicts every full-size pixel; "
-                             "working = it predicts the working copy, whose output is upsampled guided by the photo "
-                             f"(about 4x faster at 4K, README size sweep) (default {EnhancerConfig.gp_resolution})")
+                        help="for photos larger than --work-size: working = the GP predicts the working copy, whose "
+                             "output is upsampled guided by the photo; full = it predicts every full-size pixel "
+                             "(2-4x slower at 2-8 MP, better on noisy photos; README, size sweep) "
+                             f"(default {EnhancerConfig.gp_resolution})")
     add_video_arguments(parser)
     return parser
 

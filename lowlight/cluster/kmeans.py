@@ -224,10 +224,8 @@ def cluster_means(
         fallback = points.mean(dim=1, keepdim=True).expand(batch, k, dim)
     elif tuple(fallback.shape) != (batch, k, dim):
         raise ValueError(f"fallback: expected {(batch, k, dim)}, got {tuple(fallback.shape)}")
-    flat_labels = (labels + k * torch.arange(batch, device=labels.device)[:, None]).reshape(-1)
-    sums = points.new_zeros(batch * k, dim).index_add(0, flat_labels, points.reshape(-1, dim))
-    counts = torch.bincount(flat_labels, minlength=batch * k).view(batch, k, 1)
-    means = sums.view(batch, k, dim) / counts.clamp_min(1).to(points.dtype)
+    sums, counts = _cluster_sums(points, labels, k)
+    means = sums / counts.clamp_min(1).to(points.dtype)
     return torch.where(counts > 0, means, fallback)
 
 
@@ -430,12 +428,29 @@ def _flags(values: list[bool], device: torch.device) -> Tensor:
 
 
 def _cluster_sums(x: Tensor, labels: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Sums (B, k, d) in the dtype of ``x`` and member counts (B, k, 1) of the clusters."""
+    """Sums (B, k, d) in the dtype of ``x`` and member counts (B, k, 1) of the clusters.
+
+    Differentiable in ``x``. Off the CPU the sums are a one-hot matrix product: CUDA's
+    ``index_add`` adds with atomics, in another order on every run, so the same image would not
+    give the same bits twice (the outputs of a bulk run must not depend on the run).
+    """
     batch, n_points, dim = x.shape
-    flat_labels = (labels + k * torch.arange(batch, device=labels.device)[:, None]).view(-1)
-    sums = x.new_zeros(batch * k, dim).index_add_(0, flat_labels, x.reshape(-1, dim))
+    flat_labels = (labels + k * torch.arange(batch, device=labels.device)[:, None]).reshape(-1)
     counts = torch.bincount(flat_labels, minlength=batch * k).view(batch, k, 1)
-    return sums.view(batch, k, dim), counts
+    if x.device.type == "cpu":
+        return _sums_by_index(x, flat_labels, k), counts
+    return _sums_by_one_hot(x, labels, k), counts
+
+
+def _sums_by_index(x: Tensor, flat_labels: Tensor, k: int) -> Tensor:
+    """(B, k, d) cluster sums of (B, N, d) points, by ``index_add`` on (B N,) batch-offset labels."""
+    batch, _, dim = x.shape
+    return x.new_zeros(batch * k, dim).index_add(0, flat_labels, x.reshape(-1, dim)).view(batch, k, dim)
+
+
+def _sums_by_one_hot(x: Tensor, labels: Tensor, k: int) -> Tensor:
+    """(B, k, d) cluster sums of (B, N, d) points, as (B, k, N) one-hot @ points (deterministic)."""
+    return torch.bmm(torch.nn.functional.one_hot(labels, k).to(x.dtype).transpose(1, 2), x)
 
 
 def _nearest(x: Tensor, centres: Tensor, chunk_size: int) -> Tensor:

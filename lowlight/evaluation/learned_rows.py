@@ -10,9 +10,10 @@ fixes the GP layout it was trained with, so the option rows use the two-stage CN
 - ``cm`` / ``lm``: the enhancer as it ships (end-to-end checkpoints, learned GP hyperparameters);
 - ``cm-ng``: ``cm`` with the noise gate;
 - ``cm-full``: ``cm`` at full resolution (``work_size=0``: CNN and GP fit on the whole image);
-  ``cm-gain`` / ``cm-bilinear`` / ``cm-sharp``: ``cm`` with another upsampling of the working-resolution reference (``cm-sharp``: the plain guided filter, no flat-region blend);
-  ``cm-w1024``: ``cm`` with a working size of 1024; ``cm-fast``: ``cm`` with the GP predicting
-  the working copy, whose output is brought to full size as the reference is (``gp_resolution="working"``);
+  ``cm-gain`` / ``cm-bilinear`` / ``cm-sharp``: ``cm`` with another upsampling of the working-resolution reference and output (``cm-sharp``: the plain guided filter, no flat-region blend);
+  ``cm-w1024``: ``cm`` with a working size of 1024; ``cm-pixel``: ``cm`` with the GP predicting every
+  full-size pixel (``gp_resolution="full"``), ``cm-rough``: ``cm`` without smoothing the noise of the
+  photo that guides the output's upsampling (``guide_noise_floor=None``);
 - ``cnn-v1`` / ``cm-v1-2stage`` / ``cm-v1``: the v1 RGB CNN (512 photos, 128 x 128 crops) alone,
   with the heuristic GP, and trained end to end (the defaults before v2); ``cm-ssim``: v1 CM
   trained end to end with an SSIM term;
@@ -91,7 +92,8 @@ LEARNED_ROWS: dict[str, LearnedRow] = {
     "cm-bilinear": LearnedRow(DEFAULT_CM, "cm", {"reference_upsampling": "bilinear"}),
     "cm-sharp": LearnedRow(DEFAULT_CM, "cm", {"reference_flat_gradient": 0.0}),
     "cm-w1024": LearnedRow(DEFAULT_CM, "cm", {"work_size": 1024}),
-    "cm-fast": LearnedRow(DEFAULT_CM, "cm", {"gp_resolution": "working"}),
+    "cm-pixel": LearnedRow(DEFAULT_CM, "cm", {"gp_resolution": "full"}),
+    "cm-rough": LearnedRow(DEFAULT_CM, "cm", {"guide_noise_floor": None}),
     "cm-paper": LearnedRow(DEFAULT_RGB_CNN, "cm", gp=_PAPER_GP),
     "lm-paper": LearnedRow(DEFAULT_Y_CNN, "lm", {"lm_colour": "carry"}, gp=_PAPER_GP),
     "lm-ratio": LearnedRow(DEFAULT_Y_CNN, "lm", {"lm_colour": "ratio"}),

@@ -214,9 +214,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clips", default=",".join(CLIPS), help=f"comma-separated subset of {','.join(CLIPS)}")
     parser.add_argument("--strip", type=Path, help="save a JPEG strip of the frames of pan-dark (or the first clip)")
     parser.add_argument("--no-file", action="store_true", help="skip the file-path timing")
+    parser.add_argument("--gp-resolution", choices=("full", "working"), default=EnhancerConfig.gp_resolution,
+                        help="where the GP predicts frames larger than the working size (EnhancerConfig.gp_resolution; "
+                             f"default {EnhancerConfig.gp_resolution})")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    enhancer = Enhancer.from_checkpoint(EnhancerConfig())
+    enhancer = Enhancer.from_checkpoint(EnhancerConfig(gp_resolution=args.gp_resolution))
     height, width = args.height, round(args.height * 16 / 9 / 2) * 2
     load = os.getloadavg()
     print(f"# video benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -235,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         strip = outputs if strip is None or name == "pan-dark" else strip
         print(f"({name} done: gamma {darkening.gamma}, photons {darkening.photons}, read noise "
               f"{darkening.read_std}; load average {os.getloadavg()[0]:.1f})\n{format_table(clip)}\n", flush=True)
-    print("\n## Flicker and PSNR, CM shipped (k = 30)\n")
+    print(f"\n## Flicker and PSNR, CM shipped (k = 30, gp_resolution={args.gp_resolution})\n")
     print(format_table(rows) + "\n")
     if not args.no_file:
         dark = darken_frames(synthetic_clip("pan", args.frames, height, width), CLIPS["pan"],

@@ -141,7 +141,7 @@ def test_gp_resolution_reaches_the_enhancer(tmp_path: Path, rgb_checkpoint: Path
     src = _write_dark(tmp_path / "in", "x.png", (48, 64))
     common = [str(src), "--k", "6", "--checkpoint", str(rgb_checkpoint), "--work-size", "32"]
     assert main([*common, "-o", str(tmp_path / "working"), "--gp-resolution", "working"]) == 0
-    assert main([*common, "-o", str(tmp_path / "full")]) == 0
+    assert main([*common, "-o", str(tmp_path / "full"), "--gp-resolution", "full"]) == 0
     written = read_image(tmp_path / "working" / "x.png")
     config = EnhancerConfig(work_size=32, gp_resolution="working", gp=GPOptions(k=6))
     with torch.inference_mode():

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from lowlight.bench.kmeans import photo_patch_points
+from lowlight.cluster import kmeans as kmeans_module
 from lowlight.cluster.kmeans import assign, cluster_means, kmeans, kmeans_plusplus
 
 sklearn_cluster = pytest.importorskip("sklearn.cluster")
@@ -281,6 +282,30 @@ def test_cluster_means_gradcheck():
     labels = torch.randint(0, 3, (2, 12), generator=gen)
     labels[0][labels[0] == 1] = 0  # one empty cluster uses the differentiable fallback
     assert torch.autograd.gradcheck(lambda p: cluster_means(p, labels, 3), (x,))
+
+
+def test_one_hot_sums_equal_index_sums_and_are_differentiable():
+    """The GPU's cluster sums (a one-hot product: the same bits every run, unlike CUDA's atomic
+    index_add) against the CPU's index_add, with an empty cluster."""
+    gen = _gen(11)
+    x = torch.randn(3, 50, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(0, 5, (3, 50), generator=gen)
+    labels[2][labels[2] == 4] = 1
+    flat = (labels + 5 * torch.arange(3)[:, None]).reshape(-1)
+    by_index = kmeans_module._sums_by_index(x, flat, 5)
+    by_one_hot = kmeans_module._sums_by_one_hot(x, labels, 5)
+    torch.testing.assert_close(by_one_hot, by_index, rtol=1e-12, atol=1e-12)
+    assert (by_one_hot[2, 4] == 0).all()
+    assert torch.autograd.gradcheck(lambda p: kmeans_module._sums_by_one_hot(p, labels, 5), (x,))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cluster_means_give_the_same_bits_on_every_cuda_run(three_photos):
+    points = three_photos.float().cuda()
+    labels = kmeans(points, 16, generator=_gen(5)).labels
+    first = cluster_means(points, labels, 16)
+    for _ in range(5):
+        assert torch.equal(cluster_means(points, labels, 16), first)
 
 
 # ----------------------------------------------------------------------------- errors

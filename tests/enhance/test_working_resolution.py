@@ -90,18 +90,28 @@ def test_noise_gate_reads_full_resolution_pixels() -> None:
 def test_gp_at_working_resolution(large_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
     gt, dark = large_pair
     with torch.inference_mode():
-        per_pixel = _enhancer(work_size=96)(dark, return_std=True)
+        per_pixel = _enhancer(work_size=96, gp_resolution="full")(dark, return_std=True)
         on_small = _enhancer(work_size=96, gp_resolution="working")(dark, return_std=True)
+        rough = _enhancer(work_size=96, gp_resolution="working", guide_noise_floor=None)(dark)
         # within the working size there is nothing to upsample: the same bytes either way
         assert torch.equal(_enhancer(work_size=288, gp_resolution="working")(dark).image,
-                           _enhancer(work_size=288)(dark).image)
+                           _enhancer(work_size=288, gp_resolution="full")(dark).image)
     assert on_small.image.shape == gt.shape and on_small.std is not None and on_small.std.shape == (1, 1, 192, 288)
     assert float(on_small.std.min()) >= 0
     # the full-size reference, made on first access, is the one the per-pixel GP used
     assert torch.equal(on_small.reference, per_pixel.reference)
     assert not torch.equal(on_small.image, per_pixel.image)
+    # the smoothed guide takes the gamma-3 darkening's amplified 8-bit steps out of flat regions
+    assert _roughness(on_small.image) < _roughness(rough.image)
     psnr_small, psnr_pixel = (float(psnr_per_image(r.image, gt)) for r in (on_small, per_pixel))
     assert psnr_small > float(psnr_per_image(dark, gt)) + 5
     assert abs(psnr_small - psnr_pixel) < 1.0, (psnr_small, psnr_pixel)
     with pytest.raises(ValueError, match="gp_resolution must be 'full' or 'working', got 'half'"):
         EnhancerConfig(gp_resolution="half")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="guide_noise_floor must be > 0 or None, got 0"):
+        EnhancerConfig(guide_noise_floor=0)
+
+
+def _roughness(image: torch.Tensor) -> float:
+    """Mean absolute difference to the 3 x 3 local mean."""
+    return float((image - F.avg_pool2d(image, 3, 1, 1, count_include_pad=False)).abs().mean())
