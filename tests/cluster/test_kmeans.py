@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from lowlight.bench.kmeans import photo_patch_points
-from lowlight.cluster import kmeans as kmeans_module
-from lowlight.cluster.kmeans import assign, cluster_means, kmeans, kmeans_plusplus
+from lowlight.cluster.kmeans import _sums_by_index, _sums_by_one_hot, assign, cluster_means, kmeans, kmeans_plusplus
 
 sklearn_cluster = pytest.importorskip("sklearn.cluster")
 threadpoolctl = pytest.importorskip("threadpoolctl")
@@ -292,11 +291,11 @@ def test_one_hot_sums_equal_index_sums_and_are_differentiable():
     labels = torch.randint(0, 5, (3, 50), generator=gen)
     labels[2][labels[2] == 4] = 1
     flat = (labels + 5 * torch.arange(3)[:, None]).reshape(-1)
-    by_index = kmeans_module._sums_by_index(x, flat, 5)
-    by_one_hot = kmeans_module._sums_by_one_hot(x, labels, 5)
+    by_index = _sums_by_index(x, flat, 5)
+    by_one_hot = _sums_by_one_hot(x, labels, 5)
     torch.testing.assert_close(by_one_hot, by_index, rtol=1e-12, atol=1e-12)
     assert (by_one_hot[2, 4] == 0).all()
-    assert torch.autograd.gradcheck(lambda p: kmeans_module._sums_by_one_hot(p, labels, 5), (x,))
+    assert torch.autograd.gradcheck(lambda p: _sums_by_one_hot(p, labels, 5), (x,))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
