@@ -14,8 +14,11 @@ from torch import Tensor
 
 from lowlight.ops.checks import check_image
 
+#: output rows per strip on a CPU (:func:`smooth_noise`)
+CPU_ROWS_PER_STRIP = 64
 
-def smooth_noise(x: Tensor, sigma: Tensor, floor: float, radius: int = 1, rows_per_strip: int = 64) -> Tensor:
+
+def smooth_noise(x: Tensor, sigma: Tensor, floor: float, radius: int = 1, rows_per_strip: int | None = None) -> Tensor:
     """Self-guided filter (He et al., 2010), each channel its own guide, epsilon ``max(sigma, floor)^2``.
 
     The same as ``kornia.filters.guided_blur(plane, plane, 2 radius + 1, eps)`` on each channel (reflected
@@ -28,7 +31,8 @@ def smooth_noise(x: Tensor, sigma: Tensor, floor: float, radius: int = 1, rows_p
             (:func:`lowlight.ops.gates.estimate_noise_sigma`).
         floor: the smallest sigma used, > 0 (1/255 also smooths 8-bit steps).
         radius: the window's radius, >= 1.
-        rows_per_strip: output rows computed together, >= 1.
+        rows_per_strip: output rows computed together, >= 1; ``None``: 64 on a CPU (a strip's
+            buffers stay in cache), all of them elsewhere (fewer kernel launches).
 
     Returns:
         (B, C, H, W) float in [0, 1], the dtype of ``x``.
@@ -38,6 +42,8 @@ def smooth_noise(x: Tensor, sigma: Tensor, floor: float, radius: int = 1, rows_p
         raise ValueError(f"sigma must be (B,) = ({x.shape[0]},), got {tuple(sigma.shape)}")
     if not floor > 0:
         raise ValueError(f"floor must be > 0, got {floor!r}")
+    if rows_per_strip is None:
+        rows_per_strip = CPU_ROWS_PER_STRIP if x.device.type == "cpu" else x.shape[-2]
     if radius < 1 or rows_per_strip < 1:
         raise ValueError(f"radius and rows_per_strip must be >= 1, got {radius!r}, {rows_per_strip!r}")
     height, width = x.shape[-2:]
