@@ -69,7 +69,7 @@ def test_errors() -> None:
         smooth_noise(x, torch.zeros(1, 1, 1, 1), floor=0.01)
     with pytest.raises(ValueError, match="floor must be > 0, got 0"):
         smooth_noise(x, torch.zeros(1), floor=0)
-    with pytest.raises(ValueError, match="radius and rows_per_strip must be >= 1, got 0, 64"):
-        smooth_noise(x, torch.zeros(1), floor=0.01, radius=0)
+    with pytest.raises(ValueError, match="radius and rows_per_strip must be >= 1, got 0, 3"):
+        smooth_noise(x, torch.zeros(1), floor=0.01, radius=0, rows_per_strip=3)
     with pytest.raises(ValueError, match="larger than 2 radius = 8 on each side, got 8 x 8"):
         smooth_noise(x, torch.zeros(1), floor=0.01, radius=4)
