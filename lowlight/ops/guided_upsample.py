@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lowlight.ops.box import BoxBorder, box_mean
 from lowlight.ops.checks import check_image
 
 UpsamplingMethod = Literal["guided", "gain", "bilinear"]
@@ -107,11 +108,10 @@ def _flatness(ref_small: Tensor, size: tuple[int, ...], flat_gradient: float) ->
 
 def _guided_coefficients(guide: Tensor, target: Tensor, radius: int, regularisation: float) -> tuple[Tensor, Tensor]:
     """The guided filter's window-averaged (A, b) with ``target ~ A guide + b``: each (B, C, h, w)."""
-    window = 2 * radius + 1
-    border = "reflect" if min(guide.shape[-2:]) > radius else "replicate"
+    border: BoxBorder = "reflect" if min(guide.shape[-2:]) > radius else "replicate"
 
     def box(x: Tensor) -> Tensor:
-        return x if radius == 0 else kornia.filters.box_blur(x, window, border_type=border)
+        return box_mean(x, radius, border)
 
     # the four window means in one call (channels stacked): the filter's cost is per element,
     # and one call keeps both threads busy on more work

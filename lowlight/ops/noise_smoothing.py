@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lowlight.ops.box import box_mean_valid
 from lowlight.ops.checks import check_image
 
 #: output rows per strip on a CPU (:func:`smooth_noise`)
@@ -58,24 +59,11 @@ def smooth_noise(x: Tensor, sigma: Tensor, floor: float, radius: int = 1, rows_p
     for r0 in range(0, height, rows_per_strip):
         r1 = min(height, r0 + rows_per_strip)
         strip = padded[:, :, r0 : r1 + 4 * radius]
-        mean, mean_square = _box_mean(torch.cat([strip, strip * strip], dim=1), window).chunk(2, dim=1)
+        mean, mean_square = box_mean_valid(torch.cat([strip, strip * strip], dim=1), window).chunk(2, dim=1)
         variance = mean_square - mean * mean
         slope = variance / (variance + eps)
         offset = mean - slope * mean
-        mean_slope, mean_offset = _box_mean(torch.cat([slope, offset], dim=1), window).chunk(2, dim=1)
+        mean_slope, mean_offset = box_mean_valid(torch.cat([slope, offset], dim=1), window).chunk(2, dim=1)
         out[:, :, r0:r1] = torch.addcmul(mean_offset, mean_slope, x[:, :, r0:r1])
     return out.clamp_(0.0, 1.0)
 
-
-def _box_mean(x: Tensor, window: int) -> Tensor:
-    """Means of the ``window`` x ``window`` windows lying inside ``x``: (N, C, H, W) -> (N, C, H - window + 1,
-    W - window + 1), as sums of shifted slices (separable: about 2 window additions per value, where
-    ``avg_pool2d``'s CPU kernel costs several times more)."""
-    height, width = x.shape[-2:]
-    rows = x[..., : height - window + 1, :].clone()
-    for shift in range(1, window):
-        rows += x[..., shift : shift + height - window + 1, :]
-    out = rows[..., : width - window + 1].clone()
-    for shift in range(1, window):
-        out += rows[..., shift : shift + width - window + 1]
-    return out.div_(window * window)

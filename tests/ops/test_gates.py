@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lowlight.ops.gates import estimate_noise_sigma, noise_weight
+from lowlight.ops.gates import _row_quantile, estimate_noise_sigma, noise_weight
 
 LUMA_NORM = (0.299**2 + 0.587**2 + 0.114**2) ** 0.5  # luma std of i.i.d. unit noise per channel
 
@@ -47,3 +47,10 @@ def test_errors_name_the_bad_value() -> None:
         estimate_noise_sigma(_smooth(), quantile=1.5)
     with pytest.raises(ValueError, match="expected H, W >= 3, got \\(2, 8\\)"):
         estimate_noise_sigma(torch.rand(1, 3, 2, 8))
+
+
+@pytest.mark.parametrize("quantile", [0.0, 0.25, 0.5, 0.999, 1.0])
+@pytest.mark.parametrize("n", [1, 2, 7, 1000])
+def test_row_quantile_equals_torch_quantile(quantile: float, n: int) -> None:
+    x = torch.rand(3, n, generator=torch.Generator().manual_seed(n))
+    assert torch.equal(_row_quantile(x, quantile), torch.quantile(x, quantile, dim=1))
