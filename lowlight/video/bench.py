@@ -13,7 +13,10 @@ per clip, fresh Poisson-Gaussian noise per frame, 8 bits; :data:`CLIPS`):
 Flicker leaves out the steps across the scene cuts the enhancer detected (flicker is within a shot).
 
 Rows per clip: the bright original, the dark input, per-frame enhancement (``--temporal 0``),
-temporal enhancement (the default strength), and temporal at a reduced working height. Flicker
+temporal enhancement (the default strength), temporal at a reduced working height (frames
+downscaled, enhanced, upscaled) and temporal with a smaller working size (``--small-work-size``:
+the frame analysed and the GP predicting on a smaller copy, the output upsampled guided by the
+full-size frame). Flicker
 (:mod:`lowlight.video.flicker`) is given with its ratio to the original's; PSNR is the mean over
 frames against the bright original, with its difference to per-frame in the same run; fps counts
 the enhancement alone (frames decoded beforehand), with the process CPU time per frame beside it
@@ -114,15 +117,19 @@ def run_method(enhance: Callable[[Tensor], Tensor], dark: Tensor, batch: int) ->
 
 
 def clip_rows(name: str, bright: Tensor, dark: Tensor, enhancer: Enhancer, batch: int,
-              work_height: int) -> tuple[list[Row], dict[str, Tensor]]:
-    """The table rows of one clip, and the outputs by method (for the strip)."""
+              work_height: int, small_work_size: int = 0) -> tuple[list[Row], dict[str, Tensor]]:
+    """The table rows of one clip, and the outputs by method (for the strip); with
+    ``small_work_size``, one more row: temporal with the enhancer's working size set to it."""
     outputs = {"dark input": dark, "original": bright}
-    methods = [("per-frame (--temporal 0)", 0.0, 0),
-               (f"temporal {DEFAULT_STRENGTH}", DEFAULT_STRENGTH, 0),
-               (f"temporal {DEFAULT_STRENGTH}, --work-height {work_height}", DEFAULT_STRENGTH, work_height)]
+    methods = [("per-frame (--temporal 0)", 0.0, 0, enhancer),
+               (f"temporal {DEFAULT_STRENGTH}", DEFAULT_STRENGTH, 0, enhancer),
+               (f"temporal {DEFAULT_STRENGTH}, --work-height {work_height}", DEFAULT_STRENGTH, work_height, enhancer)]
+    if small_work_size:
+        smaller = Enhancer(enhancer.net, replace(enhancer.config, work_size=small_work_size), enhancer.learned_gp)
+        methods.append((f"temporal {DEFAULT_STRENGTH}, --work-size {small_work_size}", DEFAULT_STRENGTH, 0, smaller))
     runs = []
-    for method, strength, height in methods:
-        video = VideoEnhancer(enhancer, TemporalOptions(strength=strength))
+    for method, strength, height, used in methods:
+        video = VideoEnhancer(used, TemporalOptions(strength=strength))
         out, fps, cpu_ms = run_method(lambda x, v=video, h=height: enhance_at_work_size(v, x, h), dark, batch)
         runs.append((method, out, fps, cpu_ms, video.cuts))
         outputs[method] = out
@@ -214,6 +221,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clips", default=",".join(CLIPS), help=f"comma-separated subset of {','.join(CLIPS)}")
     parser.add_argument("--strip", type=Path, help="save a JPEG strip of the frames of pan-dark (or the first clip)")
     parser.add_argument("--no-file", action="store_true", help="skip the file-path timing")
+    parser.add_argument("--small-work-size", type=int, default=320,
+                        help="one more row per clip: temporal with this --work-size (the GP on a smaller copy, "
+                             "the output upsampled guided by the frame; 0 = no such row; default 320)")
     parser.add_argument("--gp-resolution", choices=("full", "working"), default=EnhancerConfig.gp_resolution,
                         help="where the GP predicts frames larger than the working size (EnhancerConfig.gp_resolution; "
                              f"default {EnhancerConfig.gp_resolution})")
@@ -233,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         darkening = replace(CLIPS[name], seed=index)
         bright = real_clip(args.frames) if name == "bikes" else synthetic_clip(name, args.frames, height, width)
         dark = darken_frames(bright, darkening, torch.Generator().manual_seed(index))
-        clip, outputs = clip_rows(name, bright, dark, enhancer, args.batch, args.work_height)
+        clip, outputs = clip_rows(name, bright, dark, enhancer, args.batch, args.work_height, args.small_work_size)
         rows += clip
         strip = outputs if strip is None or name == "pan-dark" else strip
         print(f"({name} done: gamma {darkening.gamma}, photons {darkening.photons}, read noise "
