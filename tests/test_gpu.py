@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from lowlight.archs import CurveNet
+from lowlight.bench.gpu import GPUBenchOptions, gpu_throughput
 from lowlight.cli.infer import InferOptions, main, run_distributed
 from lowlight.data.datamodule import LowLightDataModule
 from lowlight.enhance.checkpoints import save_reference_cnn
@@ -75,6 +76,12 @@ def test_enhancement_gives_the_same_bits_on_every_cuda_run() -> None:
         for _ in range(3):
             again = enhancer(images, return_std=True)
             assert torch.equal(again.image, first.image) and torch.equal(again.std, first.std)
+
+
+def test_gpu_bench_measures_every_cell() -> None:
+    rows = gpu_throughput(GPUBenchOptions(sizes=((64, 96),), batches=(1, 2), calls=2))
+    assert [(r["gp_resolution"], r["batch"]) for r in rows] == [("working", 1), ("working", 2), ("full", 1), ("full", 2)]
+    assert all(r["seconds"] > 0 and r["fps"] > 0 and r["peak_gib"] > 0 for r in rows)
 
 
 def _pixel_difference(expected: Path, actual: Path) -> str:

@@ -3,8 +3,9 @@
 Sections: ``kmeans`` (ours vs scikit-learn, on all points and in the pipeline's setting), ``gp``
 (GP prediction vs gpytorch), ``pipeline`` (end-to-end time per 256 x 256 image next to the
 paper's), ``sweep`` (256 x 256 to 24 MP: seconds, ms per megapixel and peak memory for the
-full-resolution and the working-resolution paths). Every timed side gets a warm-up call; times
-are medians. ``--quick`` runs small versions of every section (a smoke test).
+full-resolution and the working-resolution paths), ``gpu`` (batched frames per second on a CUDA
+device; skipped without one). Every timed side gets a warm-up call; times are medians.
+``--quick`` runs small versions of every section (a smoke test).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from dataclasses import replace
 import torch
 
 from lowlight.bench import gp as gp_bench
+from lowlight.bench import gpu as gpu_bench
 from lowlight.bench import kmeans as kmeans_bench
 from lowlight.bench import pipeline as pipeline_bench
 from lowlight.bench import sweep as sweep_bench
 from lowlight.bench.timing import interleaved_times
 
-SECTIONS = ("kmeans", "gp", "pipeline", "sweep")
+SECTIONS = ("kmeans", "gp", "pipeline", "sweep", "gpu")
 
 
 def _sizes(text: str) -> tuple[tuple[int, int], ...]:
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated subset of {','.join(SECTIONS)}")
     parser.add_argument("--sizes", type=_sizes, default=None,
-                        help="sweep sizes as WIDTHxHEIGHT,... (default: 256x256 to 6000x4000)")
+                        help="sizes of the sweep and gpu sections as WIDTHxHEIGHT,... (default: 256x256 to 6000x4000; gpu: 1920x1080,3840x2160)")
     parser.add_argument("--calls", type=int, default=sweep_bench.SweepOptions.calls,
                         help="sweep: timed calls per size and path (after one warm-up call)")
     parser.add_argument("--max-full-pixels", type=int, default=sweep_bench.SweepOptions.max_full_pixels,
@@ -91,6 +93,24 @@ def _run(args: argparse.Namespace, sections: list[str]) -> None:
             options = replace(options, sizes=args.sizes)
         print(f"## Size sweep ({options.mode.upper()}, k = {options.k}): time and peak memory per path\n")
         print(sweep_bench.format_markdown(sweep_bench.size_sweep(options)) + "\n")
+    if "gpu" in sections:
+        _gpu(args.quick, args.sizes)
+
+
+def _gpu(quick: bool, sizes: tuple[tuple[int, int], ...] | None) -> None:
+    """The GPU section (CM, k = 30, batched frames; skipped without CUDA)."""
+    print("## GPU throughput (CM, k = 30): batched frames per second\n")
+    if not torch.cuda.is_available():
+        print("skipped: needs a CUDA GPU\n")
+        return
+    options = gpu_bench.GPUBenchOptions()
+    if quick:
+        options = replace(options, sizes=((64, 96),), batches=(1, 2), calls=2)
+    if sizes:
+        options = replace(options, sizes=sizes)
+    print(f"{torch.cuda.get_device_name()}; median of {options.calls} synchronised calls after a warm-up; "
+          "the frames already on the GPU.\n")
+    print(gpu_bench.format_markdown(gpu_bench.gpu_throughput(options)) + "\n")
 
 
 def _matmul_seconds() -> float:

@@ -21,7 +21,7 @@ PAPER_SECONDS = {("lm", 10): 0.27, ("lm", 30): 0.32, ("lm", 200): 0.91,
                  ("cm", 10): 0.41, ("cm", 30): 0.49, ("cm", 200): 1.74}
 
 
-def _test_image(height: int, width: int) -> torch.Tensor:
+def dark_photo(height: int, width: int) -> torch.Tensor:
     """A darkened bundled photo resized to (1, 3, height, width) float in [0, 1]."""
     import skimage.data
 
@@ -35,7 +35,7 @@ def enhancer_times(enhancer: Enhancer, height: int, width: int, calls: int = 20)
     """Wall seconds of ``calls`` enhancements of one (1, 3, height, width) image after a warm-up call."""
     if calls < 1:
         raise ValueError(f"calls must be >= 1, got {calls}")
-    image = _test_image(height, width)
+    image = dark_photo(height, width)
     times = []
     with torch.inference_mode():
         enhancer(image)

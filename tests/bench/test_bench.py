@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lowlight.bench import __main__ as bench_main
+from lowlight.bench import gpu as gpu_bench
 from lowlight.bench import memory
 from lowlight.bench.gp import API_CHUNKS, api_chunk_candidates, chunk_label
 from lowlight.bench.sweep import (Measurement, Sweep, SweepOptions, SweepPath, format_markdown,
@@ -257,3 +259,23 @@ def test_quick_sweep(capsys) -> None:
     for path in paths:  # at most one measured size above each path's working size: no line
         assert f"- slope, {path.name}: n/a" in out
     assert all(f"- {note}" in out for note in notes)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU-only message")
+def test_quick_gpu_says_it_needs_cuda(capsys) -> None:
+    bench_main.main(["--quick", "--sections", "gpu"])
+    out = capsys.readouterr().out
+    assert "## GPU throughput (CM, k = 30): batched frames per second" in out
+    assert "skipped: needs a CUDA GPU" in out
+
+
+def test_gpu_table_and_errors() -> None:
+    rows = [{"gp_resolution": "working", "size": "3840 x 2160", "batch": 8, "seconds": 0.25, "fps": 32.0,
+             "peak_gib": 20.5},
+            {"gp_resolution": "full", "size": "3840 x 2160", "batch": 8, "skipped": "out of GPU memory"}]
+    (table,), = _sections("## x\n" + gpu_bench.format_markdown(rows)).values()
+    assert table[0] == ["gp_resolution", "size", "batch", "s per batch", "frames / s", "peak GiB"]
+    assert table[1] == ["working", "3840 x 2160", "8", "0.250", "32.0", "20.50"]
+    assert table[2] == ["full", "3840 x 2160", "8", "out of GPU memory", "-", "-"]
+    with pytest.raises(ValueError, match="calls must be >= 1, got 0"):
+        gpu_bench.gpu_throughput(gpu_bench.GPUBenchOptions(calls=0))
