@@ -27,15 +27,13 @@ from dataclasses import dataclass, field
 
 from lowlight.bench.table import markdown_table
 from lowlight.bench.timing import fit_line
-from lowlight.enhance.enhancer import EnhancerConfig
+from lowlight.enhance.enhancer import GP_RESOLUTIONS, EnhancerConfig
 
 #: the sweep's sizes, (height, width): 256 x 256 up to 6000 x 4000 (24 MP), landscape
 SIZES = ((256, 256), (720, 1280), (1080, 1920), (2160, 3840), (4000, 6000))
 
 #: the field of the working-resolution option (the long side of the working copy; 0: none)
 WORK_SIZE = "work_size"
-#: where the GP predicts on images larger than the working copy
-GP_RESOLUTIONS = ("full", "working")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 import torch
 from tqdm import tqdm
@@ -42,7 +41,7 @@ from lowlight.cli.option_ranges import (
 )
 from lowlight.cli.output_plan import plan_outputs, plan_stream, read_manifest
 from lowlight.enhance.clustered_gp import GPOptions
-from lowlight.enhance.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig
+from lowlight.enhance.enhancer import GP_RESOLUTIONS, SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig, GPResolution
 from lowlight.io.atomic import remove_stale_temp_files
 from lowlight.io.images import (
     DEFAULT_MAX_PIXELS,
@@ -98,7 +97,7 @@ class InferOptions:
     frame_batch: int = 8
     work_height: int = 0
     work_size: int = EnhancerConfig.work_size
-    gp_resolution: Literal["full", "working"] = EnhancerConfig.gp_resolution
+    gp_resolution: GPResolution = EnhancerConfig.gp_resolution
     strategy: str | None = None
 
 
@@ -156,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="working resolution (longer side): larger photos are analysed at this size "
                              f"(see --gp-resolution); 0 = all at full resolution "
                              f"(default {EnhancerConfig.work_size})")
-    parser.add_argument("--gp-resolution", choices=("full", "working"), default=EnhancerConfig.gp_resolution,
+    parser.add_argument("--gp-resolution", choices=GP_RESOLUTIONS, default=EnhancerConfig.gp_resolution,
                         help="for photos larger than --work-size: working = the GP predicts the working copy, whose "
                              "output is upsampled guided by the photo; full = it predicts every full-size pixel "
                              "(2-4x slower at 2-8 MP, better on noisy photos; README, size sweep) "

@@ -28,6 +28,10 @@ from lowlight.ops.tiling import run_tiled
 
 _LUMA_EPS = 1.0 / 255
 
+GPResolution = Literal["full", "working"]
+#: where the GP can predict on an image larger than the working copy (``EnhancerConfig.gp_resolution``)
+GP_RESOLUTIONS: tuple[str, ...] = ("full", "working")
+
 #: noise-sigma thresholds measured on coco-mini val (README): protocol A's clean inputs sit at
 #: sigma 0.0012 (median; 95 % below 0.006), protocol B's noisy ones at 0.008 (95 % above 0.0034)
 SUGGESTED_NOISE_GATE = (0.003, 0.006)
@@ -99,13 +103,13 @@ class EnhancerConfig:
     reference_upsampling: UpsamplingMethod = "guided"
     reference_flat_gradient: float = 0.02
     reference_flat_noise: tuple[float, float] = (0.0015, 0.004)
-    gp_resolution: Literal["full", "working"] = "working"
+    gp_resolution: GPResolution = "working"
     guide_noise_floor: float | None = 1 / 255
 
     def __post_init__(self) -> None:
         if self.guide_noise_floor is not None and not self.guide_noise_floor > 0:
             raise ValueError(f"guide_noise_floor must be > 0 or None, got {self.guide_noise_floor!r}")
-        if self.gp_resolution not in ("full", "working"):
+        if self.gp_resolution not in GP_RESOLUTIONS:
             raise ValueError(f"gp_resolution must be 'full' or 'working', got {self.gp_resolution!r}")
         if self.work_size < 0:
             raise ValueError(f"work_size must be >= 0 (0 = full resolution), got {self.work_size!r}")

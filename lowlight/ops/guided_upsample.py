@@ -15,6 +15,9 @@ README (native-resolution evaluation):
   the guided filter would carry (and amplify by the slope) into the reference.
 - ``"gain"``: the working copy's gain ``(ref + eps) / (lq + eps)``, upsampled, times the input.
 - ``"bilinear"``: the reference itself upsampled (no full-resolution detail).
+
+The enhancer also brings the GP's working-resolution output to full size this way
+(``EnhancerConfig.gp_resolution="working"``): ``ref_small`` is then that output.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
+from lowlight.enhance.enhancer import GP_RESOLUTIONS, Enhancer, EnhancerConfig
 from lowlight.io.images import to_uint8
 from lowlight.metrics.quality import psnr_per_image
 from lowlight.ops.resize import resize_image
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--small-work-size", type=int, default=320,
                         help="one more row per clip: temporal with this --work-size (the GP on a smaller copy, "
                              "the output upsampled guided by the frame; 0 = no such row; default 320)")
-    parser.add_argument("--gp-resolution", choices=("full", "working"), default=EnhancerConfig.gp_resolution,
+    parser.add_argument("--gp-resolution", choices=GP_RESOLUTIONS, default=EnhancerConfig.gp_resolution,
                         help="where the GP predicts frames larger than the working size (EnhancerConfig.gp_resolution; "
                              f"default {EnhancerConfig.gp_resolution})")
     args = parser.parse_args(argv)
