@@ -51,7 +51,7 @@ from lowlight.io.images import (
 from lowlight.ops.resize import long_side_size
 from lowlight.ops.strength import MAX_STRENGTH
 from lowlight.video.cli import add_video_arguments, enhance_video_input, video_options
-from lowlight.video.enhance_file import VideoJobOptions
+from lowlight.video.enhance_file import DEFAULT_VIDEO_WORK_SIZE, VideoJobOptions
 from lowlight.video.reader import is_video_file, list_videos
 from lowlight.video.temporal import DEFAULT_STRENGTH
 
@@ -96,7 +96,7 @@ class InferOptions:
     temporal: float = DEFAULT_STRENGTH
     frame_batch: int = 8
     work_height: int = 0
-    work_size: int = EnhancerConfig.work_size
+    work_size: int | None = None  #: None: EnhancerConfig.work_size for photos, DEFAULT_VIDEO_WORK_SIZE for videos
     gp_resolution: GPResolution = EnhancerConfig.gp_resolution
     strategy: str | None = None
 
@@ -151,10 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse larger images, checked before decoding, {MAX_PIXELS_RANGE.low}.."
                              f"{MAX_PIXELS_RANGE.high} (default {DEFAULT_MAX_PIXELS})")
-    parser.add_argument("--work-size", type=int, default=EnhancerConfig.work_size, metavar="PIXELS",
-                        help="working resolution (longer side): larger photos are analysed at this size "
-                             f"(see --gp-resolution); 0 = all at full resolution "
-                             f"(default {EnhancerConfig.work_size})")
+    parser.add_argument("--work-size", type=int, default=None, metavar="PIXELS",
+                        help="working resolution (longer side): larger photos and video frames are analysed at "
+                             "this size (see --gp-resolution); 0 = all at full resolution "
+                             f"(default {EnhancerConfig.work_size} for photos, {DEFAULT_VIDEO_WORK_SIZE} for video "
+                             "frames)")
     parser.add_argument("--gp-resolution", choices=GP_RESOLUTIONS, default=EnhancerConfig.gp_resolution,
                         help="for photos larger than --work-size: working = the GP predicts the working copy, whose "
                              "output is upsampled guided by the photo; full = it predicts every full-size pixel "
@@ -241,12 +242,17 @@ def prepare_output_folder(output: Path) -> None:
     remove_stale_temp_files(output)
 
 
+def photo_work_size(options: InferOptions) -> int:
+    """``--work-size`` when given, else the photos' default (:attr:`EnhancerConfig.work_size`)."""
+    return EnhancerConfig.work_size if options.work_size is None else options.work_size
+
+
 def load_enhancer(options: InferOptions, device: torch.device) -> Enhancer:
     """The enhancer the options ask for; a :class:`UsageError` for a patch size the checkpoint refuses."""
     gp = GPOptions(k=options.k, seed=options.seed)
     gp = gp if options.patch is None else replace(gp, patch=options.patch)
     config = EnhancerConfig(mode=options.mode, gp=gp, noise_gate=SUGGESTED_NOISE_GATE if options.noise_gate else None,
-                            strength=options.strength, work_size=options.work_size,
+                            strength=options.strength, work_size=photo_work_size(options),
                             gp_resolution=options.gp_resolution)
     enhancer = Enhancer.from_checkpoint(config, options.checkpoint, device)
     if options.patch is not None and enhancer.config.gp.patch != options.patch:
@@ -294,7 +300,7 @@ def _k_warning(options: InferOptions, enhancer: Enhancer) -> Callable[[Path, tup
 
     def check(path: Path, size: tuple[int, int]) -> None:
         nonlocal warned
-        samples = samples_per_gp(*long_side_size(*size, options.work_size), gp_channels,
+        samples = samples_per_gp(*long_side_size(*size, photo_work_size(options)), gp_channels,
                                  enhancer.config.gp.cluster_points)
         if options.k > samples and not warned:
             warned = True
@@ -325,7 +331,8 @@ def run(options: InferOptions) -> int:
                          "but --devices 1 --num-nodes 1: give --devices and --num-nodes to match, or every "
                          "process would enhance every input")
     device = run_device(options)
-    video = video_options(options.temporal, options.frame_batch, options.work_height, options.max_pixels, device)
+    video = video_options(options.temporal, options.frame_batch, options.work_height, options.max_pixels, device,
+                          options.work_size)
     check_output_folder(options.output)  # before the slow checkpoint load
     if options.manifest is not None:
         check_manifest(options.manifest)
@@ -403,7 +410,8 @@ def run_distributed(options: InferOptions) -> int:
                          "uses its own (cuda:<local rank>); give --accelerator gpu")
     check_accelerator(options.accelerator, options.devices)
     cpu = torch.device("cpu")
-    video = video_options(options.temporal, options.frame_batch, options.work_height, options.max_pixels, cpu)
+    video = video_options(options.temporal, options.frame_batch, options.work_height, options.max_pixels, cpu,
+                          options.work_size)
     if options.manifest is not None:
         check_manifest(options.manifest)
     check_output_folder(options.output)
@@ -466,7 +474,8 @@ def _main(args: argparse.Namespace) -> int:
         NUM_NODES_RANGE.check(args.num_nodes)
         if args.patch is not None:
             PATCH_RANGE.check(args.patch)
-        WORK_SIZE_RANGE.check(args.work_size)
+        if args.work_size is not None:
+            WORK_SIZE_RANGE.check(args.work_size)
         if not 0 <= args.strength <= MAX_STRENGTH:
             raise UsageError(f"--strength {args.strength:g}: must be in 0..{MAX_STRENGTH:g}")
         if args.checkpoint is not None and not args.checkpoint.is_file():

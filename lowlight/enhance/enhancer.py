@@ -230,6 +230,19 @@ class Enhancer(nn.Module):
             raise ValueError(f"{path}: {err}") from err
         return cls(loaded.net, config, learned_gp=learned_gp).to(device)
 
+    def with_work_size(self, work_size: int) -> Enhancer:
+        """This enhancer (same CNN and learned GP, shared, not copied) with another working size.
+
+        Args:
+            work_size: :attr:`EnhancerConfig.work_size` of the result (>= 0).
+
+        Returns:
+            ``self`` when the working size is already ``work_size``, else a new :class:`Enhancer`.
+        """
+        if work_size == self.config.work_size:
+            return self
+        return Enhancer(self.net, replace(self.config, work_size=work_size), self.learned_gp)
+
     def reference(self, lq: Tensor) -> Tensor:
         """The CNN's reference: (B, 3, H, W) in [0, 1] -> (B, C, H, W) in [0, 1]."""
         if self.config.mode == "lm":

@@ -14,9 +14,10 @@ Flicker leaves out the steps across the scene cuts the enhancer detected (flicke
 
 Rows per clip: the bright original, the dark input, per-frame enhancement (``--temporal 0``),
 temporal enhancement (the default strength), temporal at a reduced working height (frames
-downscaled, enhanced, upscaled) and temporal with a smaller working size (``--small-work-size``:
-the frame analysed and the GP predicting on a smaller copy, the output upsampled guided by the
-full-size frame). Flicker
+downscaled, enhanced, upscaled) and temporal with another working size (``--other-work-size``,
+by default the photos' 512, where the video rows use ``--work-size``, by default the videos' 320:
+the frame analysed and the GP predicting on a copy with that longer side, the output upsampled
+guided by the full-size frame). Flicker
 (:mod:`lowlight.video.flicker`) is given with its ratio to the original's; PSNR is the mean over
 frames against the bright original, with its difference to per-frame in the same run; fps counts
 the enhancement alone (frames decoded beforehand), with the process CPU time per frame beside it
@@ -45,7 +46,7 @@ from lowlight.enhance.enhancer import GP_RESOLUTIONS, Enhancer, EnhancerConfig
 from lowlight.io.images import to_uint8
 from lowlight.metrics.quality import psnr_per_image
 from lowlight.ops.resize import resize_image
-from lowlight.video.enhance_file import VideoJobOptions, enhance_video_file
+from lowlight.video.enhance_file import DEFAULT_VIDEO_WORK_SIZE, VideoJobOptions, enhance_video_file
 from lowlight.video.flicker import FlickerStats, clip_flicker
 from lowlight.video.reader import VideoInfo, VideoReader
 from lowlight.video.resize import enhance_at_work_size
@@ -117,16 +118,16 @@ def run_method(enhance: Callable[[Tensor], Tensor], dark: Tensor, batch: int) ->
 
 
 def clip_rows(name: str, bright: Tensor, dark: Tensor, enhancer: Enhancer, batch: int,
-              work_height: int, small_work_size: int = 0) -> tuple[list[Row], dict[str, Tensor]]:
+              work_height: int, other_work_size: int | None = None) -> tuple[list[Row], dict[str, Tensor]]:
     """The table rows of one clip, and the outputs by method (for the strip); with
-    ``small_work_size``, one more row: temporal with the enhancer's working size set to it."""
+    ``other_work_size``, one more row: temporal with the enhancer's working size set to it."""
     outputs = {"dark input": dark, "original": bright}
     methods = [("per-frame (--temporal 0)", 0.0, 0, enhancer),
                (f"temporal {DEFAULT_STRENGTH}", DEFAULT_STRENGTH, 0, enhancer),
                (f"temporal {DEFAULT_STRENGTH}, --work-height {work_height}", DEFAULT_STRENGTH, work_height, enhancer)]
-    if small_work_size:
-        smaller = Enhancer(enhancer.net, replace(enhancer.config, work_size=small_work_size), enhancer.learned_gp)
-        methods.append((f"temporal {DEFAULT_STRENGTH}, --work-size {small_work_size}", DEFAULT_STRENGTH, 0, smaller))
+    if other_work_size is not None:
+        methods.append((f"temporal {DEFAULT_STRENGTH}, --work-size {other_work_size}", DEFAULT_STRENGTH, 0,
+                        enhancer.with_work_size(other_work_size)))
     runs = []
     for method, strength, height, used in methods:
         video = VideoEnhancer(used, TemporalOptions(strength=strength))
@@ -171,7 +172,8 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def file_rows(enhancer: Enhancer, dark: Tensor, batch: int, work_height: int) -> list[dict]:
+def file_rows(enhancer: Enhancer, dark: Tensor, batch: int, work_height: int,
+              work_size: int = DEFAULT_VIDEO_WORK_SIZE) -> list[dict]:
     """Seconds and fps of ``enhance_video_file`` (decode + enhance + encode) on ``dark`` as an MP4."""
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -181,7 +183,8 @@ def file_rows(enhancer: Enhancer, dark: Tensor, batch: int, work_height: int) ->
             writer.write(dark, list(range(dark.shape[0])))
         for label, strength, height in (("per-frame", 0.0, 0), (f"temporal {DEFAULT_STRENGTH}", DEFAULT_STRENGTH, 0),
                                         (f"temporal, --work-height {work_height}", DEFAULT_STRENGTH, work_height)):
-            options = VideoJobOptions(batch_size=batch, temporal=TemporalOptions(strength=strength), work_height=height)
+            options = VideoJobOptions(batch_size=batch, temporal=TemporalOptions(strength=strength), work_height=height,
+                                      work_size=work_size)
             report = enhance_video_file(enhancer, source, Path(folder) / "out.mp4", options, progress=False)
             rows.append({"method": label, "frames": report.frames, "seconds": report.seconds,
                          "fps": report.frames / report.seconds, "size": f"{dark.shape[-1]} x {dark.shape[-2]}"})
@@ -221,15 +224,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clips", default=",".join(CLIPS), help=f"comma-separated subset of {','.join(CLIPS)}")
     parser.add_argument("--strip", type=Path, help="save a JPEG strip of the frames of pan-dark (or the first clip)")
     parser.add_argument("--no-file", action="store_true", help="skip the file-path timing")
-    parser.add_argument("--small-work-size", type=int, default=320,
-                        help="one more row per clip: temporal with this --work-size (the GP on a smaller copy, "
-                             "the output upsampled guided by the frame; 0 = no such row; default 320)")
+    parser.add_argument("--work-size", type=int, default=DEFAULT_VIDEO_WORK_SIZE,
+                        help="the enhancer's working size for the frames, as infer.py's --work-size for videos "
+                             f"(default {DEFAULT_VIDEO_WORK_SIZE}; 0 = full resolution)")
+    parser.add_argument("--other-work-size", type=int, default=EnhancerConfig.work_size,
+                        help="one more row per clip: temporal with this working size (default "
+                             f"{EnhancerConfig.work_size}, the photos'; -1 = no such row)")
     parser.add_argument("--gp-resolution", choices=GP_RESOLUTIONS, default=EnhancerConfig.gp_resolution,
                         help="where the GP predicts frames larger than the working size (EnhancerConfig.gp_resolution; "
                              f"default {EnhancerConfig.gp_resolution})")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    enhancer = Enhancer.from_checkpoint(EnhancerConfig(gp_resolution=args.gp_resolution))
+    enhancer = Enhancer.from_checkpoint(EnhancerConfig(gp_resolution=args.gp_resolution, work_size=args.work_size))
+    other_work_size = None if args.other_work_size < 0 else args.other_work_size
     height, width = args.height, round(args.height * 16 / 9 / 2) * 2
     load = os.getloadavg()
     print(f"# video benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -243,17 +250,18 @@ def main(argv: list[str] | None = None) -> None:
         darkening = replace(CLIPS[name], seed=index)
         bright = real_clip(args.frames) if name == "bikes" else synthetic_clip(name, args.frames, height, width)
         dark = darken_frames(bright, darkening, torch.Generator().manual_seed(index))
-        clip, outputs = clip_rows(name, bright, dark, enhancer, args.batch, args.work_height, args.small_work_size)
+        clip, outputs = clip_rows(name, bright, dark, enhancer, args.batch, args.work_height, other_work_size)
         rows += clip
         strip = outputs if strip is None or name == "pan-dark" else strip
         print(f"({name} done: gamma {darkening.gamma}, photons {darkening.photons}, read noise "
               f"{darkening.read_std}; load average {os.getloadavg()[0]:.1f})\n{format_table(clip)}\n", flush=True)
-    print(f"\n## Flicker and PSNR, CM shipped (k = 30, gp_resolution={args.gp_resolution})\n")
+    print(f"\n## Flicker and PSNR, CM shipped (k = 30, work_size={args.work_size}, "
+          f"gp_resolution={args.gp_resolution})\n")
     print(format_table(rows) + "\n")
     if not args.no_file:
         dark = darken_frames(synthetic_clip("pan", args.frames, height, width), CLIPS["pan"],
                              torch.Generator().manual_seed(0))
-        print(format_file_rows(file_rows(enhancer, dark, args.batch, args.work_height)) + "\n")
+        print(format_file_rows(file_rows(enhancer, dark, args.batch, args.work_height, args.work_size)) + "\n")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if args.strip is not None and strip is not None:
         save_strip(strip, args.strip)

@@ -11,13 +11,13 @@ import torch
 from tqdm import tqdm
 
 from lowlight.enhance.enhancer import Enhancer
-from lowlight.video.enhance_file import VideoJobOptions, enhance_video_file
+from lowlight.video.enhance_file import DEFAULT_VIDEO_WORK_SIZE, VideoJobOptions, enhance_video_file
 from lowlight.video.reader import VIDEO_SUFFIXES, VideoReadError
 from lowlight.video.temporal import DEFAULT_STRENGTH, TemporalOptions
 
 
 def add_video_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--temporal`` and ``--frame-batch``."""
+    """``--temporal``, ``--frame-batch`` and ``--work-height``."""
     group = parser.add_argument_group(f"video ({', '.join(VIDEO_SUFFIXES)} -> <stem>.mp4, H.264, audio copied)")
     group.add_argument("--temporal", type=float, default=DEFAULT_STRENGTH, metavar="S",
                        help=f"weight in [0, 1) of the previous frames in the CNN curves, GP centres and "
@@ -29,8 +29,11 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def video_options(temporal: float, frame_batch: int, work_height: int, max_pixels: int,
-                  device: torch.device) -> VideoJobOptions:
+                  device: torch.device, work_size: int | None = None) -> VideoJobOptions:
     """The options of every video of a run, from the command line's values.
+
+    ``work_size`` is ``--work-size`` when given (photos and videos alike), else ``None``: video
+    frames then use :data:`DEFAULT_VIDEO_WORK_SIZE`.
 
     Raises:
         ValueError: ``temporal`` outside [0, 1), ``frame_batch`` < 1 or ``work_height`` < 0
@@ -43,7 +46,8 @@ def video_options(temporal: float, frame_batch: int, work_height: int, max_pixel
     if work_height < 0:
         raise ValueError(f"--work-height must be >= 0, got {work_height}")
     return VideoJobOptions(batch_size=frame_batch, temporal=TemporalOptions(strength=temporal),
-                           max_pixels=max_pixels, device=device, work_height=work_height)
+                           max_pixels=max_pixels, device=device, work_height=work_height,
+                           work_size=DEFAULT_VIDEO_WORK_SIZE if work_size is None else work_size)
 
 
 def enhance_video_input(enhancer: Enhancer, source: Path, target: Path, options: VideoJobOptions) -> bool:

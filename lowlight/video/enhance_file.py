@@ -23,6 +23,10 @@ from lowlight.video.resize import enhance_at_work_size
 from lowlight.video.temporal import TemporalOptions, VideoEnhancer
 from lowlight.video.writer import EncoderOptions, VideoWriter
 
+#: the working size of video frames (README, video section): a 640 x 360 frame is analysed, and the
+#: GP predicts, on a 320 x 180 copy, the output upsampled guided by the frame; photos keep 512
+DEFAULT_VIDEO_WORK_SIZE = 320
+
 
 @dataclass
 class VideoJobOptions:
@@ -36,6 +40,9 @@ class VideoJobOptions:
         device: where the frames are enhanced (the enhancer's device).
         work_height: enhance frames downscaled to this many rows and upsample the result
             (:mod:`lowlight.video.resize`; faster, softer); 0 = full resolution.
+        work_size: the enhancer's working size for the frames (:attr:`EnhancerConfig.work_size
+            <lowlight.enhance.enhancer.EnhancerConfig>`: larger frames are analysed on a copy
+            with this longer side); ``None`` keeps the enhancer's own.
     """
 
     batch_size: int = 8
@@ -44,12 +51,15 @@ class VideoJobOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     device: torch.device | str = "cpu"
     work_height: int = 0
+    work_size: int | None = DEFAULT_VIDEO_WORK_SIZE
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size!r}")
         if self.work_height < 0:
             raise ValueError(f"work_height must be >= 0, got {self.work_height!r}")
+        if self.work_size is not None and self.work_size < 0:
+            raise ValueError(f"work_size must be >= 0 (0 = full resolution) or None, got {self.work_size!r}")
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ def enhance_video_file(enhancer: Enhancer, source: Path, target: Path, options: 
     """Enhance ``source`` into the MP4 ``target`` (same size and frame rate, audio copied).
 
     Args:
-        enhancer: the image enhancer, on ``options.device``.
+        enhancer: the image enhancer, on ``options.device`` (run with ``options.work_size``).
         source: a video file PyAV can read.
         target: the output path; its folder must exist. Written atomically.
         options: :class:`VideoJobOptions`.
@@ -85,6 +95,8 @@ def enhance_video_file(enhancer: Enhancer, source: Path, target: Path, options: 
     """
     options = options or VideoJobOptions()
     start = time.perf_counter()
+    if options.work_size is not None:
+        enhancer = enhancer.with_work_size(options.work_size)
     video = VideoEnhancer(enhancer, options.temporal)
     written = 0
     with VideoReader(source, options.max_pixels) as reader, atomic_path(target) as tmp:

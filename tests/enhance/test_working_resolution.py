@@ -115,3 +115,16 @@ def test_gp_at_working_resolution(large_pair: tuple[torch.Tensor, torch.Tensor])
 def _roughness(image: torch.Tensor) -> float:
     """Mean absolute difference to the 3 x 3 local mean."""
     return float((image - F.avg_pool2d(image, 3, 1, 1, count_include_pad=False)).abs().mean())
+
+
+def test_with_work_size_shares_the_networks_and_changes_only_the_working_size(
+        large_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    _, dark = large_pair
+    enhancer = _enhancer(work_size=0)
+    assert enhancer.with_work_size(0) is enhancer
+    smaller = enhancer.with_work_size(96)
+    assert smaller.net is enhancer.net and smaller.learned_gp is enhancer.learned_gp
+    assert smaller.config == EnhancerConfig(gp=enhancer.config.gp, work_size=96)
+    with torch.inference_mode():
+        assert torch.equal(smaller(dark).image, _enhancer(work_size=96)(dark).image)
+        assert not torch.equal(smaller(dark).image, enhancer(dark).image)

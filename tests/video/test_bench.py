@@ -14,11 +14,11 @@ from lowlight.video.resize import enhance_at_work_size, work_size
 def test_bench_prints_the_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     strip = tmp_path / "strip.jpg"
     main(["--frames", "4", "--height", "36", "--work-height", "18", "--batch", "2", "--threads", "1",
-          "--clips", "pan,cut", "--strip", str(strip), "--small-work-size", "32"])
+          "--clips", "pan,cut", "--strip", str(strip), "--work-size", "24", "--other-work-size", "32"])
     out = capsys.readouterr().out
     assert "| pan (4 frames) | temporal 0.8 |" in out and "| cut (4 frames) | per-frame (--temporal 0) |" in out
     assert "| 0, 2 |" in out  # the cut clip's scene cut is found at its middle frame
-    assert "| pan (4 frames) | temporal 0.8, --work-size 32 |" in out
+    assert "| pan (4 frames) | temporal 0.8, --work-size 32 |" in out and "work_size=24" in out
     assert "| temporal, --work-height 18 | 64 x 36 | 4 |" in out
     assert strip.stat().st_size > 0
 

@@ -6,10 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from lowlight.cli.infer import main
+from lowlight.cli.infer import InferOptions, main, photo_work_size
+from lowlight.enhance.enhancer import EnhancerConfig
 from lowlight.io.images import read_image
+from lowlight.video.cli import video_options
+from lowlight.video.enhance_file import DEFAULT_VIDEO_WORK_SIZE
 from lowlight.video.reader import VideoReader
 from tests.video.clips import dark_frames, write_audio_only, write_clip
 
@@ -64,3 +68,12 @@ def test_video_usage_errors(tmp_path: Path, args: list[str], message: str,
     clip = write_clip(tmp_path / "clip.mp4", dark_frames(2))
     assert main([str(clip), "-o", str(tmp_path / "out"), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_work_size_defaults_per_medium() -> None:
+    """``--work-size`` unset: videos get their own default; given: photos and videos share it."""
+    cpu = torch.device("cpu")
+    assert video_options(0.8, 8, 0, 10**6, cpu).work_size == DEFAULT_VIDEO_WORK_SIZE
+    assert video_options(0.8, 8, 0, 10**6, cpu, work_size=0).work_size == 0
+    assert photo_work_size(InferOptions(inputs=[], output=Path("out"))) == EnhancerConfig.work_size
+    assert photo_work_size(InferOptions(inputs=[], output=Path("out"), work_size=96)) == 96

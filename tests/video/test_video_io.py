@@ -11,7 +11,7 @@ import torch
 
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
 from lowlight.enhance.clustered_gp import GPOptions
-from lowlight.video.enhance_file import VideoJobOptions, enhance_video_file
+from lowlight.video.enhance_file import DEFAULT_VIDEO_WORK_SIZE, VideoJobOptions, enhance_video_file
 from lowlight.video.reader import VideoReader, VideoReadError, is_video_file, list_videos
 from lowlight.video.writer import pixel_format
 from tests.video.clips import dark_frames, write_audio_only, write_clip
@@ -55,6 +55,20 @@ def test_output_is_brighter_than_input(tmp_path: Path, enhancer: Enhancer) -> No
     with VideoReader(target) as reader:
         out = torch.stack([f.image for f in reader.frames()])
     assert out.mean() > frames.mean() + 0.1
+
+
+def test_the_jobs_work_size_is_the_enhancers_for_the_frames(tmp_path: Path, enhancer: Enhancer) -> None:
+    """48 x 64 frames: within the enhancer's 512 and a job's 0 (full size) alike, cut by a job's 16."""
+    source = write_clip(tmp_path / "clip.mp4", dark_frames(3))
+    written = {}
+    for work_size in (None, 0, 16):
+        target = tmp_path / f"out_{work_size}.mp4"
+        enhance_video_file(enhancer, source, target, VideoJobOptions(work_size=work_size), progress=False)
+        written[work_size] = target.read_bytes()
+    assert written[None] == written[0] != written[16]
+    assert VideoJobOptions().work_size == DEFAULT_VIDEO_WORK_SIZE
+    with pytest.raises(ValueError, match="work_size must be >= 0 .* got -1"):
+        VideoJobOptions(work_size=-1)
 
 
 def test_frames_stream_one_at_a_time(tmp_path: Path) -> None:
