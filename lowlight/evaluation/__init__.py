@@ -5,6 +5,7 @@ Modules: :mod:`~lowlight.evaluation.images` (the image set), :mod:`~lowlight.eva
 table of checkpoint and settings), :mod:`~lowlight.evaluation.methods` (the registry),
 :mod:`~lowlight.evaluation.runner`, :mod:`~lowlight.evaluation.report`,
 :mod:`~lowlight.evaluation.tracking` (W&B), :mod:`~lowlight.evaluation.cli` (``python -m
-lowlight.evaluation``, ``lowlight-evaluate``) and :mod:`~lowlight.evaluation.compare_checkpoints`.
+lowlight.evaluation``, ``lowlight-evaluate``), :mod:`~lowlight.evaluation.compare_checkpoints` and
+:mod:`~lowlight.evaluation.gate_sweep` (the gates' thresholds, chosen on held-out training photos).
 Darkening is :mod:`lowlight.protocols`; the metrics are :mod:`lowlight.metrics`.
 """
