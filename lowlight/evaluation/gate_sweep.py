@@ -11,8 +11,15 @@ composes its gates exactly so (tested against :class:`~lowlight.enhance.enhancer
 ``lerp(reference, gp, noise weight)``, then ``lerp(., input, exposure weight)``. So every candidate
 costs metrics, not enhancements. Example::
 
-    uv run python -m lowlight.evaluation.gate_sweep --images runs/holdout_photos \\
+    uv run python -m lowlight.evaluation.gate_sweep \\
+        --train-coco ../shared/data/coco-mini/annotations/instances_train2017.json \\
+                     ../shared/data/coco-extra/annotations/instances_train2017.json \\
+        --train-dirs ../shared/data/cbsd432 --holdout-percent 10 \\
         --noise-gates none,0.0015:0.003,0.003:0.006 --exposure-gates 0.3:0.4,none
+
+``--train-coco`` / ``--train-dirs`` / ``--holdout-percent`` name the training sources as the
+training configs do (``configs/rgb_cnn_v2.yaml``) and take the photos they hold out
+(:func:`lowlight.data.sources.split_holdout`); ``--images`` takes a folder instead.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from lowlight.data.sources import DataSourceError, gather_image_paths, split_holdout
 from lowlight.enhance.clustered_gp import GPOptions
 from lowlight.enhance.enhancer import DEFAULT_NOISE_GATE, Enhancer, EnhancerConfig, keep_neutral
 from lowlight.evaluation.images import ImageSetError, image_set_paths, load_ground_truth
@@ -175,10 +183,33 @@ def parse_gates(text: str) -> list[Gate]:
     return gates
 
 
+def held_out_photos(coco_jsons: Sequence[Path], folders: Sequence[Path], percent: int,
+                    max_images: int | None = None) -> list[Path]:
+    """The training photos the training configs hold out (``holdout_percent``), sorted by file name.
+
+    Raises:
+        ValueError: none is held out, or ``percent`` is outside [1, 100).
+    """
+    if not 1 <= percent < 100:
+        raise ValueError(f"--holdout-percent must be in [1, 100), got {percent}")
+    _, held = split_holdout(gather_image_paths(coco_jsons, folders), percent)
+    held = sorted(held, key=lambda path: (path.name, str(path)))[:max_images]
+    if not held:
+        raise ValueError(f"no photo of the training sources is held out at {percent} %")
+    return held
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lowlight.evaluation.gate_sweep", description=__doc__.split("\n")[0])
-    parser.add_argument("--images", type=Path, required=True,
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", type=Path,
                         help="held-out training photos (a folder or a COCO instances_*.json); never the report set")
+    source.add_argument("--train-coco", type=Path, nargs="+",
+                        help="the training COCO instances_*.json files whose held-out photos are scored")
+    parser.add_argument("--train-dirs", type=Path, nargs="*", default=[],
+                        help="training photo folders, with --train-coco")
+    parser.add_argument("--holdout-percent", type=int, default=10,
+                        help="with --train-coco: the training configs' holdout_percent (default 10)")
     parser.add_argument("--noise-gates", default=f"none,{DEFAULT_NOISE_GATE[0]}:{DEFAULT_NOISE_GATE[1]}",
                         help="comma-separated LOW:HIGH noise sigmas or none (default: none and the shipped one)")
     parser.add_argument("--exposure-gates", default="0.3:0.4",
@@ -198,17 +229,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         candidates = [GateCandidate(noise, exposure) for exposure in parse_gates(args.exposure_gates)
                       for noise in parse_gates(args.noise_gates)]
-        paths = image_set_paths(args.images, args.max_images)
+        paths = image_set_paths(args.images, args.max_images) if args.images is not None else held_out_photos(
+            args.train_coco, args.train_dirs, args.holdout_percent, args.max_images)
         if args.versions is not None and args.versions < 1:
             raise ValueError(f"--versions must be >= 1, got {args.versions}")
         if args.threads is not None:
             torch.set_num_threads(args.threads)
         enhancer = ungated_enhancer(args.k, checkpoint=args.checkpoint)
-    except (ValueError, FileNotFoundError, ImageSetError) as err:
+    except (ValueError, FileNotFoundError, ImageSetError, DataSourceError) as err:
         print(f"gate_sweep: error: {err}", file=sys.stderr)
         return 2
     scores = gate_sweep(paths, candidates, enhancer, args.versions, progress=not args.no_progress)
-    print(f"{len(paths)} photos from {args.images}, k = {args.k}, "
+    where = args.images or f"{args.holdout_percent} % held out of the training sources"
+    print(f"{len(paths)} photos ({where}), k = {args.k}, "
           f"{'all' if args.versions is None else args.versions} versions per protocol")
     print(format_tables(scores))
     return 0

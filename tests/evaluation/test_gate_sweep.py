@@ -7,16 +7,19 @@ import torch
 
 from lowlight.archs import CurveNet
 from lowlight.enhance.clustered_gp import GPOptions
+from lowlight.data.sources import split_holdout
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
 from lowlight.evaluation.gate_sweep import (
     GateCandidate,
     format_tables,
     gate_sweep,
     gated_output,
+    held_out_photos,
     main,
     parse_gates,
     ungated_enhancer,
 )
+from tests.conftest import write_textured_images
 
 
 @pytest.mark.parametrize("candidate", [GateCandidate(None, None), GateCandidate((0.0015, 0.003), (0.3, 0.4)),
@@ -70,3 +73,14 @@ def test_parse_gates_and_the_command_line_errors(tmp_path: Path, capsys: pytest.
     assert len(err) == 1 and err[0].startswith("gate_sweep: error:") and "missing" in err[0]
     assert main(["--images", str(tmp_path), "--noise-gates", "1:0"]) == 2
     assert "gate '1:0'" in capsys.readouterr().err
+
+
+def test_held_out_photos_are_the_training_configs_holdout(tmp_path: Path) -> None:
+    write_textured_images(tmp_path, 12, size=(16, 16), seed=3)
+    paths = sorted(tmp_path.iterdir())
+    _, held = split_holdout(paths, 40)
+    assert held and held_out_photos([], [tmp_path], 40) == sorted(held, key=lambda p: p.name)
+    assert held_out_photos([], [tmp_path], 40, max_images=1) == sorted(held, key=lambda p: p.name)[:1]
+    with pytest.raises(ValueError, match="--holdout-percent must be in \\[1, 100\\), got 0"):
+        held_out_photos([], [tmp_path], 0)
+    assert main(["--train-coco", str(tmp_path / "none.json"), "--no-progress"]) == 2
