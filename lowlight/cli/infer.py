@@ -90,7 +90,7 @@ class InferOptions:
     checkpoint: Path | None = None
     seed: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
-    noise_gate: bool = True
+    noise_gate: bool | None = None  #: None: the mode's default (EnhancerConfig's "auto": CM gated, LM not)
     overwrite: bool = False
     strength: float = 1.0
     temporal: float = DEFAULT_STRENGTH
@@ -144,10 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="reference CNN (.safetensors; learned GP hyperparameters too when trained end to "
                              "end); default: the shipped checkpoints/e2e_<mode>.safetensors")
     parser.add_argument("--seed", type=int, default=0, help="seed of pixel sampling and k-means++")
-    parser.add_argument("--noise-gate", action=argparse.BooleanOptionalAction, default=True,
+    parser.add_argument("--noise-gate", action=argparse.BooleanOptionalAction, default=None,
                         help="use the GP only on noisy photos (estimated noise sigma above "
                              f"{DEFAULT_NOISE_GATE[0]}, fully from {DEFAULT_NOISE_GATE[1]}); clean ones get the CNN's "
-                             "output: sharper, ~3x faster (default); --no-noise-gate: the GP on every photo")
+                             "output: sharper, ~3x faster. Default: on with --mode cm, off with lm; "
+                             "--no-noise-gate: the GP on every photo")
     parser.add_argument("--strength", type=float, default=1.0,
                         help=f"enhancement strength: 0 = the input, 1 = default, up to {MAX_STRENGTH:g} brighter")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
@@ -253,7 +254,8 @@ def load_enhancer(options: InferOptions, device: torch.device) -> Enhancer:
     """The enhancer the options ask for; a :class:`UsageError` for a patch size the checkpoint refuses."""
     gp = GPOptions(k=options.k, seed=options.seed)
     gp = gp if options.patch is None else replace(gp, patch=options.patch)
-    config = EnhancerConfig(mode=options.mode, gp=gp, noise_gate=DEFAULT_NOISE_GATE if options.noise_gate else None,
+    noise_gate = "auto" if options.noise_gate is None else DEFAULT_NOISE_GATE if options.noise_gate else None
+    config = EnhancerConfig(mode=options.mode, gp=gp, noise_gate=noise_gate,  # type: ignore[arg-type]
                             strength=options.strength, work_size=photo_work_size(options),
                             gp_resolution=options.gp_resolution)
     enhancer = Enhancer.from_checkpoint(config, options.checkpoint, device)

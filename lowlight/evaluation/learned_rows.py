@@ -4,15 +4,15 @@ Each row of :data:`LEARNED_ROWS` names a checkpoint file and the values it sets 
 enhancer's defaults (:class:`~lowlight.enhance.enhancer.EnhancerConfig` fields, and
 :class:`~lowlight.enhance.clustered_gp.GPOptions` fields under ``gp``); nothing is toggled, so a
 row means the same whatever the defaults. Rows run the GP on every input (``noise_gate=None``,
-the paper's pipeline) unless they set a noise gate: only ``cm`` and ``lm``, the enhancer as it
-ships, do. GP rows run once per ``--k``. An end-to-end checkpoint
+the paper's pipeline) unless they set a noise gate: only ``cm``, the CM as it ships, does (LM
+ships without one). GP rows run once per ``--k``. An end-to-end checkpoint
 fixes the GP layout it was trained with, so the option rows use the two-stage CNNs.
 
 - ``cnn`` / ``cnn-y``: the two-stage RGB / luma CNN alone (``cnn-y`` carries the input's Cb/Cr);
-- ``cm`` / ``lm``: the enhancer as it ships (end-to-end checkpoints, learned GP hyperparameters,
-  the default noise gate: clean inputs get the CNN's reference);
-- ``cm-gp`` / ``lm-gp``: the same with the GP on every input (the noise gate off); the rows below
-  all run so, and compare with ``cm-gp``;
+- ``cm`` / ``lm``: the enhancer as it ships (end-to-end checkpoints, learned GP hyperparameters;
+  CM with the default noise gate: clean inputs get the CNN's reference);
+- ``cm-gp``: ``cm`` with the GP on every input (the noise gate off); the rows below all run so,
+  and compare with ``cm-gp``;
 - ``cm-full``: ``cm-gp`` at full resolution (``work_size=0``: CNN and GP fit on the whole image);
   ``cm-gain`` / ``cm-bilinear`` / ``cm-sharp``: ``cm-gp`` with another upsampling of the working-resolution reference and output (``cm-sharp``: the plain guided filter, no flat-region blend);
   ``cm-w1024``: ``cm-gp`` with a working size of 1024; ``cm-pixel``: ``cm-gp`` with the GP predicting every
@@ -85,9 +85,8 @@ LEARNED_ROWS: dict[str, LearnedRow] = {
     "cnn": LearnedRow(DEFAULT_RGB_CNN, "cm", {"use_gp": False}),
     "cnn-y": LearnedRow(DEFAULT_Y_CNN, "lm", {"use_gp": False}),
     "cm": LearnedRow(DEFAULT_CM, "cm", {"noise_gate": DEFAULT_NOISE_GATE}),
-    "lm": LearnedRow(DEFAULT_LM, "lm", {"noise_gate": DEFAULT_NOISE_GATE}),
+    "lm": LearnedRow(DEFAULT_LM, "lm"),
     "cm-gp": LearnedRow(DEFAULT_CM, "cm"),
-    "lm-gp": LearnedRow(DEFAULT_LM, "lm"),
     "cm-2stage": LearnedRow(DEFAULT_RGB_CNN, "cm"),
     "lm-2stage": LearnedRow(DEFAULT_Y_CNN, "lm"),
     "cnn-v1": LearnedRow(RGB_CNN_V1, "cm", {"use_gp": False}),

@@ -12,9 +12,9 @@ from PIL import Image
 
 from lowlight.archs import GPECNN
 from lowlight.enhance.checkpoints import save_reference_cnn
-from lowlight.cli.infer import main
+from lowlight.cli.infer import InferOptions, load_enhancer, main
 from lowlight.enhance.clustered_gp import GPOptions
-from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
+from lowlight.enhance.enhancer import DEFAULT_NOISE_GATE, Enhancer, EnhancerConfig
 from lowlight.io.images import read_image
 from tests.images import structured_image, write_bad_images, write_mode_images
 
@@ -161,3 +161,11 @@ def test_noise_gate_returns_the_cnn_output_on_a_clean_photo(tmp_path: Path, rgb_
         cnn = enhancer(read_image(src)[None]).image[0]
     assert (gated - cnn).abs().max() <= 1 / 255 + 1e-6  # 8-bit rounding only
     assert (read_image(tmp_path / "plain" / "x.png") - gated).abs().max() > 1 / 255  # the GP did run there
+
+
+@pytest.mark.parametrize(("mode", "flag", "gate"), [("cm", None, DEFAULT_NOISE_GATE), ("lm", None, None),
+                                                     ("cm", False, None), ("lm", True, DEFAULT_NOISE_GATE)])
+def test_noise_gate_default_is_per_mode_and_the_flags_override_it(tmp_path: Path, mode: str, flag: bool | None,
+                                                                  gate: tuple[float, float] | None) -> None:
+    options = InferOptions(inputs=[], output=tmp_path, mode=mode, noise_gate=flag)
+    assert load_enhancer(options, torch.device("cpu")).config.noise_gate == gate

@@ -102,5 +102,8 @@ def test_noise_gate_keeps_the_gp_on_images_too_small_to_measure_noise() -> None:
     with torch.inference_mode():
         gated = Enhancer(net, EnhancerConfig(gp=GPOptions(k=4), exposure_gate=None))(tiny, return_std=True)
         gp_always = Enhancer(net, EnhancerConfig(gp=GPOptions(k=4), exposure_gate=None, noise_gate=None))(tiny)
-    assert EnhancerConfig().noise_gate == DEFAULT_NOISE_GATE
+    assert EnhancerConfig().noise_gate == DEFAULT_NOISE_GATE and EnhancerConfig(mode="lm").noise_gate is None
+    assert replace(EnhancerConfig(noise_gate=None), mode="cm").noise_gate is None  # only "auto" is resolved
+    with pytest.raises(ValueError, match="noise_gate must be 'auto', None or \\(low, high\\), got 'on'"):
+        EnhancerConfig(noise_gate="on")  # type: ignore[arg-type]
     assert torch.equal(gated.image, gp_always.image) and gated.std is not None and float(gated.std.max()) > 0
