@@ -146,18 +146,24 @@ def gate_sweep(paths: Sequence[Path], candidates: Sequence[GateCandidate], enhan
 
 
 def format_tables(scores: dict[str, dict[GateCandidate, CandidateScores]]) -> str:
-    """One markdown table per input kind: mean PSNR / SSIM / SIFT F1 of the changed inputs."""
+    """One markdown table per input kind: mean PSNR / SSIM / SIFT F1 of the inputs the gates changed.
+
+    Inputs returned unchanged (bright ones the exposure gate keeps) have no finite PSNR; the
+    "SSIM, all" column counts them as 1, the mean over every input of the kind.
+    """
 
     def mean(values: list[float]) -> float:
         return statistics.fmean(values) if values else math.nan
 
     parts = []
     for kind, by_candidate in scores.items():
-        parts.append(f"\n**{kind}**\n\n| gates | PSNR | SSIM | SIFT F1 | inputs | returned unchanged |\n"
-                     "| --- | ---: | ---: | ---: | ---: | ---: |")
+        parts.append(f"\n**{kind}**\n\n| gates | PSNR | SSIM | SIFT F1 | SSIM, all | inputs | returned unchanged |\n"
+                     "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for candidate, record in by_candidate.items():
+            count = len(record.ssim) + record.unchanged
+            ssim_all = (sum(record.ssim) + record.unchanged) / count if count else math.nan
             parts.append(f"| {candidate.label()} | {mean(record.psnr):.2f} | {mean(record.ssim):.4f} | "
-                         f"{mean(record.f1):.4f} | {len(record.psnr) + record.unchanged} | {record.unchanged} |")
+                         f"{mean(record.f1):.4f} | {ssim_all:.4f} | {count} | {record.unchanged} |")
     return "\n".join(parts) + "\n"
 
 

@@ -58,6 +58,9 @@ def test_gate_sweep_scores_every_candidate_and_counts_unchanged_bright_inputs(ph
                                                          scores["A dark"][candidates[0]].psnr))
     table = format_tables(scores)
     assert "| noise off, exposure off |" in table and "| noise 0.0015-0.003, exposure 0.3-0.4 |" in table
+    # the kept bright photos count as SSIM 1 in "SSIM, all"
+    keep_row = [line for line in table.split("**bright**")[1].splitlines() if line.startswith("| noise off, exposure 0-0.001 |")]
+    assert keep_row and keep_row[0].endswith("| nan | nan | nan | 1.0000 | 2 | 2 |")
     with pytest.raises(ValueError, match="both gates off"):
         gate_sweep(paths, candidates, Enhancer.from_checkpoint(EnhancerConfig(gp=GPOptions(k=8))), versions=1)
 
