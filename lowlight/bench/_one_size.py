@@ -14,9 +14,9 @@ import json
 import torch
 
 from lowlight.bench.memory import peak_rss_gb
-from lowlight.bench.pipeline import bench_config, enhancer_times
+from lowlight.bench.pipeline import enhancer_times
 from lowlight.enhance.clustered_gp import GPOptions
-from lowlight.enhance.enhancer import Enhancer
+from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    config = bench_config(mode=args.mode, gp=GPOptions(k=args.k), **json.loads(args.overrides))
+    config = EnhancerConfig(mode=args.mode, gp=GPOptions(k=args.k), **json.loads(args.overrides))
     seconds = enhancer_times(Enhancer.from_checkpoint(config), args.height, args.width, args.calls)
     print(json.dumps({"seconds": seconds, "peak_gb": peak_rss_gb()}))
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
-from lowlight.bench.pipeline import bench_config, dark_photo
+from lowlight.bench.pipeline import dark_photo
 from lowlight.bench.table import markdown_table
 from lowlight.enhance.clustered_gp import GPOptions
-from lowlight.enhance.enhancer import Enhancer
+from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def gpu_throughput(options: GPUBenchOptions = GPUBenchOptions()) -> list[dict]:
     device = torch.device(options.device)
     rows = []
     for where in options.gp_resolutions:
-        config = bench_config(gp=GPOptions(k=options.k), gp_resolution=where)
+        config = EnhancerConfig(gp=GPOptions(k=options.k), gp_resolution=where)  # type: ignore[arg-type]
         enhancer = Enhancer.from_checkpoint(config, device=device)
         for height, width in options.sizes:
             photo = dark_photo(height, width).to(device)

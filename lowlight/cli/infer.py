@@ -41,7 +41,7 @@ from lowlight.cli.option_ranges import (
 )
 from lowlight.cli.output_plan import plan_outputs, plan_stream, read_manifest
 from lowlight.enhance.clustered_gp import GPOptions
-from lowlight.enhance.enhancer import DEFAULT_NOISE_GATE, GP_RESOLUTIONS, Enhancer, EnhancerConfig, GPResolution
+from lowlight.enhance.enhancer import GP_RESOLUTIONS, SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig, GPResolution
 from lowlight.io.atomic import remove_stale_temp_files
 from lowlight.io.images import (
     DEFAULT_MAX_PIXELS,
@@ -90,7 +90,7 @@ class InferOptions:
     checkpoint: Path | None = None
     seed: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
-    noise_gate: bool | None = None  #: None: the mode's default (EnhancerConfig's "auto": CM gated, LM not)
+    noise_gate: bool = False
     overwrite: bool = False
     strength: float = 1.0
     temporal: float = DEFAULT_STRENGTH
@@ -138,17 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"same-size images enhanced together, {BATCH_SIZE_RANGE.low}..{BATCH_SIZE_RANGE.high} "
                              "(the result does not depend on it)")
     parser.add_argument("--uncertainty", action="store_true",
-                        help=f"also write <stem>_std.png, the GP posterior std (white = {STD_WHITE}; black on "
-                             "clean photos, which the noise gate sends past the GP: add --no-noise-gate)")
+                        help=f"also write <stem>_std.png, the GP posterior std (white = {STD_WHITE})")
     parser.add_argument("--checkpoint", type=Path,
                         help="reference CNN (.safetensors; learned GP hyperparameters too when trained end to "
                              "end); default: the shipped checkpoints/e2e_<mode>.safetensors")
     parser.add_argument("--seed", type=int, default=0, help="seed of pixel sampling and k-means++")
-    parser.add_argument("--noise-gate", action=argparse.BooleanOptionalAction, default=None,
+    parser.add_argument("--noise-gate", action="store_true",
                         help="use the GP only on noisy photos (estimated noise sigma above "
-                             f"{DEFAULT_NOISE_GATE[0]}, fully from {DEFAULT_NOISE_GATE[1]}); clean ones get the CNN's "
-                             "output: sharper, ~3x faster. Default: on with --mode cm, off with lm; "
-                             "--no-noise-gate: the GP on every photo")
+                             f"{SUGGESTED_NOISE_GATE[0]}); clean ones get the CNN's output: sharper, ~4x faster")
     parser.add_argument("--strength", type=float, default=1.0,
                         help=f"enhancement strength: 0 = the input, 1 = default, up to {MAX_STRENGTH:g} brighter")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
@@ -254,8 +251,7 @@ def load_enhancer(options: InferOptions, device: torch.device) -> Enhancer:
     """The enhancer the options ask for; a :class:`UsageError` for a patch size the checkpoint refuses."""
     gp = GPOptions(k=options.k, seed=options.seed)
     gp = gp if options.patch is None else replace(gp, patch=options.patch)
-    noise_gate = "auto" if options.noise_gate is None else DEFAULT_NOISE_GATE if options.noise_gate else None
-    config = EnhancerConfig(mode=options.mode, gp=gp, noise_gate=noise_gate,  # type: ignore[arg-type]
+    config = EnhancerConfig(mode=options.mode, gp=gp, noise_gate=SUGGESTED_NOISE_GATE if options.noise_gate else None,
                             strength=options.strength, work_size=photo_work_size(options),
                             gp_resolution=options.gp_resolution)
     enhancer = Enhancer.from_checkpoint(config, options.checkpoint, device)

@@ -39,8 +39,7 @@ def checkpoint_method(name: str, mode: str, checkpoint: Path, k: int, use_gp: bo
         k: cluster centres.
         use_gp: ``False``: the CNN's output alone.
     """
-    # the GP on every input (no noise gate): the rows compare what the checkpoints' GP heads do
-    config = EnhancerConfig(mode=mode, gp=GPOptions(k=k), use_gp=use_gp, noise_gate=None)  # type: ignore[arg-type]
+    config = EnhancerConfig(mode=mode, gp=GPOptions(k=k), use_gp=use_gp)  # type: ignore[arg-type]
     enhancer = Enhancer.from_checkpoint(config, checkpoint)
 
     def enhance(image: Tensor, context: ImageContext) -> Tensor:

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from lowlight.data.sources import DataSourceError, gather_image_paths, split_holdout
 from lowlight.enhance.clustered_gp import GPOptions
-from lowlight.enhance.enhancer import DEFAULT_NOISE_GATE, Enhancer, EnhancerConfig, keep_neutral
+from lowlight.enhance.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig, keep_neutral
 from lowlight.evaluation.images import ImageSetError, image_set_paths, load_ground_truth
 from lowlight.metrics.quality import psnr_per_image, ssim_per_image
 from lowlight.metrics.sift import image_features, sift_score
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training photo folders, with --train-coco")
     parser.add_argument("--holdout-percent", type=int, default=10,
                         help="with --train-coco: the training configs' holdout_percent (default 10)")
-    parser.add_argument("--noise-gates", default=f"none,{DEFAULT_NOISE_GATE[0]}:{DEFAULT_NOISE_GATE[1]}",
+    parser.add_argument("--noise-gates", default=f"none,{SUGGESTED_NOISE_GATE[0]}:{SUGGESTED_NOISE_GATE[1]}",
                         help="comma-separated LOW:HIGH noise sigmas or none (default: none and the shipped one)")
     parser.add_argument("--exposure-gates", default="0.3:0.4",
                         help="comma-separated LOW:HIGH median lumas or none (default: the shipped 0.3:0.4)")

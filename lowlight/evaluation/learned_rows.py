@@ -3,20 +3,16 @@
 Each row of :data:`LEARNED_ROWS` names a checkpoint file and the values it sets on the
 enhancer's defaults (:class:`~lowlight.enhance.enhancer.EnhancerConfig` fields, and
 :class:`~lowlight.enhance.clustered_gp.GPOptions` fields under ``gp``); nothing is toggled, so a
-row means the same whatever the defaults. Rows run the GP on every input (``noise_gate=None``,
-the paper's pipeline) unless they set a noise gate: only ``cm``, the CM as it ships, does (LM
-ships without one). GP rows run once per ``--k``. An end-to-end checkpoint
+row means the same whatever the defaults. GP rows run once per ``--k``. An end-to-end checkpoint
 fixes the GP layout it was trained with, so the option rows use the two-stage CNNs.
 
 - ``cnn`` / ``cnn-y``: the two-stage RGB / luma CNN alone (``cnn-y`` carries the input's Cb/Cr);
-- ``cm`` / ``lm``: the enhancer as it ships (end-to-end checkpoints, learned GP hyperparameters;
-  CM with the default noise gate: clean inputs get the CNN's reference);
-- ``cm-gp``: ``cm`` with the GP on every input (the noise gate off); the rows below all run so,
-  and compare with ``cm-gp``;
-- ``cm-full``: ``cm-gp`` at full resolution (``work_size=0``: CNN and GP fit on the whole image);
-  ``cm-gain`` / ``cm-bilinear`` / ``cm-sharp``: ``cm-gp`` with another upsampling of the working-resolution reference and output (``cm-sharp``: the plain guided filter, no flat-region blend);
-  ``cm-w1024``: ``cm-gp`` with a working size of 1024; ``cm-pixel``: ``cm-gp`` with the GP predicting every
-  full-size pixel (``gp_resolution="full"``), ``cm-rough``: ``cm-gp`` without smoothing the noise of the
+- ``cm`` / ``lm``: the enhancer as it ships (end-to-end checkpoints, learned GP hyperparameters);
+- ``cm-ng``: ``cm`` with the noise gate;
+- ``cm-full``: ``cm`` at full resolution (``work_size=0``: CNN and GP fit on the whole image);
+  ``cm-gain`` / ``cm-bilinear`` / ``cm-sharp``: ``cm`` with another upsampling of the working-resolution reference and output (``cm-sharp``: the plain guided filter, no flat-region blend);
+  ``cm-w1024``: ``cm`` with a working size of 1024; ``cm-pixel``: ``cm`` with the GP predicting every
+  full-size pixel (``gp_resolution="full"``), ``cm-rough``: ``cm`` without smoothing the noise of the
   photo that guides the output's upsampling (``guide_noise_floor=None``);
 - ``cnn-v1`` / ``cm-v1-2stage`` / ``cm-v1``: the v1 RGB CNN (512 photos, 128 x 128 crops) alone,
   with the heuristic GP, and trained end to end (the defaults before v2); ``cm-ssim``: v1 CM
@@ -49,7 +45,7 @@ from lowlight.enhance.checkpoints import (
     RGB_CNN_V1,
 )
 from lowlight.enhance.clustered_gp import GPOptions
-from lowlight.enhance.enhancer import DEFAULT_NOISE_GATE, Enhancer, EnhancerConfig
+from lowlight.enhance.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig
 from lowlight.evaluation.method import Method, MethodFactory, MethodOptions
 from lowlight.ops.color import replace_luma, rgb_to_luma
 from lowlight.protocols import ImageContext
@@ -62,8 +58,7 @@ class LearnedRow:
     Attributes:
         checkpoint: the shipped file; with ``--checkpoint-dir`` the file of that name there.
         mode: ``"cm"`` or ``"lm"`` (must fit the checkpoint's CNN).
-        settings: absolute :class:`EnhancerConfig` values (not ``mode`` or ``gp``);
-            ``noise_gate`` is ``None`` unless set here.
+        settings: absolute :class:`EnhancerConfig` values (not ``mode`` or ``gp``).
         gp: absolute :class:`GPOptions` values (``k`` and ``seed`` come from the run).
     """
 
@@ -74,8 +69,7 @@ class LearnedRow:
 
     def config(self, k: int, seed: int) -> EnhancerConfig:
         """The enhancer's configuration for one ``--k``."""
-        settings = {"noise_gate": None, **self.settings}
-        return EnhancerConfig(mode=self.mode, gp=GPOptions(k=k, seed=seed, **self.gp), **settings)
+        return EnhancerConfig(mode=self.mode, gp=GPOptions(k=k, seed=seed, **self.gp), **self.settings)
 
 
 _PAPER_GP = {"inputs": "low", "target": "centre", "per_channel": False}
@@ -84,15 +78,15 @@ _PAPER_GP = {"inputs": "low", "target": "centre", "per_channel": False}
 LEARNED_ROWS: dict[str, LearnedRow] = {
     "cnn": LearnedRow(DEFAULT_RGB_CNN, "cm", {"use_gp": False}),
     "cnn-y": LearnedRow(DEFAULT_Y_CNN, "lm", {"use_gp": False}),
-    "cm": LearnedRow(DEFAULT_CM, "cm", {"noise_gate": DEFAULT_NOISE_GATE}),
+    "cm": LearnedRow(DEFAULT_CM, "cm"),
     "lm": LearnedRow(DEFAULT_LM, "lm"),
-    "cm-gp": LearnedRow(DEFAULT_CM, "cm"),
     "cm-2stage": LearnedRow(DEFAULT_RGB_CNN, "cm"),
     "lm-2stage": LearnedRow(DEFAULT_Y_CNN, "lm"),
     "cnn-v1": LearnedRow(RGB_CNN_V1, "cm", {"use_gp": False}),
     "cm-v1": LearnedRow(CM_V1, "cm"),
     "cm-v1-2stage": LearnedRow(RGB_CNN_V1, "cm"),
     "cm-ssim": LearnedRow(CM_SSIM, "cm"),
+    "cm-ng": LearnedRow(DEFAULT_CM, "cm", {"noise_gate": SUGGESTED_NOISE_GATE}),
     "cm-full": LearnedRow(DEFAULT_CM, "cm", {"work_size": 0}),
     "cm-gain": LearnedRow(DEFAULT_CM, "cm", {"reference_upsampling": "gain"}),
     "cm-bilinear": LearnedRow(DEFAULT_CM, "cm", {"reference_upsampling": "bilinear"}),

@@ -143,8 +143,7 @@ class EndToEndModule(L.LightningModule):
             "weight_decay": weight_decay, "lm_colour": lm_colour or EnhancerConfig.lm_colour,
             "k_sweep": list(k_sweep),
         })
-        # the GP on every crop: a noise gate would skip it on clean ones and train nothing there
-        config = EnhancerConfig(mode=mode, gp=gp, noise_gate=None)
+        config = EnhancerConfig(mode=mode, gp=gp)
         config = config if lm_colour is None else replace(config, lm_colour=lm_colour)
         self.enhancer = Enhancer(net, config, learned_gp=learned_gp)
         self.enhancer.train()  # Enhancer puts its net in eval mode; Lightning keeps modes as found

@@ -12,7 +12,7 @@ from lowlight.cli.infer import main
 from tests.images import structured_image
 
 
-@pytest.mark.parametrize("extra", [["--mode", "cm"], ["--mode", "lm"], ["--mode", "cm", "--no-noise-gate"]])
+@pytest.mark.parametrize("extra", [["--mode", "cm"], ["--mode", "lm"], ["--mode", "cm", "--noise-gate"]])
 def test_batch_of_four_equals_four_batches_of_one(tmp_path: Path, extra: list[str]) -> None:
     inputs = tmp_path / "in"
     inputs.mkdir()

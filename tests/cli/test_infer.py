@@ -12,9 +12,9 @@ from PIL import Image
 
 from lowlight.archs import GPECNN
 from lowlight.enhance.checkpoints import save_reference_cnn
-from lowlight.cli.infer import InferOptions, load_enhancer, main
+from lowlight.cli.infer import main
 from lowlight.enhance.clustered_gp import GPOptions
-from lowlight.enhance.enhancer import DEFAULT_NOISE_GATE, Enhancer, EnhancerConfig
+from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
 from lowlight.io.images import read_image
 from tests.images import structured_image, write_bad_images, write_mode_images
 
@@ -139,11 +139,11 @@ def test_patch_size_of_an_end_to_end_checkpoint_is_fixed(tmp_path: Path, rgb_che
 
 def test_gp_resolution_reaches_the_enhancer(tmp_path: Path, rgb_checkpoint: Path) -> None:
     src = _write_dark(tmp_path / "in", "x.png", (48, 64))
-    common = [str(src), "--k", "6", "--checkpoint", str(rgb_checkpoint), "--work-size", "32", "--no-noise-gate"]
+    common = [str(src), "--k", "6", "--checkpoint", str(rgb_checkpoint), "--work-size", "32"]
     assert main([*common, "-o", str(tmp_path / "working"), "--gp-resolution", "working"]) == 0
     assert main([*common, "-o", str(tmp_path / "full"), "--gp-resolution", "full"]) == 0
     written = read_image(tmp_path / "working" / "x.png")
-    config = EnhancerConfig(work_size=32, gp_resolution="working", gp=GPOptions(k=6), noise_gate=None)
+    config = EnhancerConfig(work_size=32, gp_resolution="working", gp=GPOptions(k=6))
     with torch.inference_mode():
         expected = Enhancer.from_checkpoint(config, rgb_checkpoint)(read_image(src)[None]).image[0]
     assert (written - expected).abs().max() <= 1 / 255 + 1e-6  # 8-bit rounding only
@@ -153,19 +153,11 @@ def test_gp_resolution_reaches_the_enhancer(tmp_path: Path, rgb_checkpoint: Path
 def test_noise_gate_returns_the_cnn_output_on_a_clean_photo(tmp_path: Path, rgb_checkpoint: Path) -> None:
     src = _write_dark(tmp_path / "in", "x.png", (32, 32))
     common = [str(src), "--k", "6", "--checkpoint", str(rgb_checkpoint)]
-    assert main([*common, "-o", str(tmp_path / "gated")]) == 0  # the gate is the default
-    assert main([*common, "-o", str(tmp_path / "plain"), "--no-noise-gate"]) == 0
+    assert main([*common, "-o", str(tmp_path / "gated"), "--noise-gate"]) == 0
+    assert main([*common, "-o", str(tmp_path / "plain")]) == 0
     gated = read_image(tmp_path / "gated" / "x.png")
     enhancer = Enhancer.from_checkpoint(EnhancerConfig(use_gp=False), rgb_checkpoint)
     with torch.inference_mode():
         cnn = enhancer(read_image(src)[None]).image[0]
     assert (gated - cnn).abs().max() <= 1 / 255 + 1e-6  # 8-bit rounding only
     assert (read_image(tmp_path / "plain" / "x.png") - gated).abs().max() > 1 / 255  # the GP did run there
-
-
-@pytest.mark.parametrize(("mode", "flag", "gate"), [("cm", None, DEFAULT_NOISE_GATE), ("lm", None, None),
-                                                     ("cm", False, None), ("lm", True, DEFAULT_NOISE_GATE)])
-def test_noise_gate_default_is_per_mode_and_the_flags_override_it(tmp_path: Path, mode: str, flag: bool | None,
-                                                                  gate: tuple[float, float] | None) -> None:
-    options = InferOptions(inputs=[], output=tmp_path, mode=mode, noise_gate=flag)
-    assert load_enhancer(options, torch.device("cpu")).config.noise_gate == gate

@@ -13,7 +13,7 @@ from lowlight.enhance.checkpoints import save_reference_cnn
 from lowlight.cli.demo import demo_images
 from lowlight.ops.color import rgb_to_ycbcr
 from lowlight.data.darken import gamma_darken, quantize_8bit
-from lowlight.enhance.enhancer import DEFAULT_NOISE_GATE, Enhancer, EnhancerConfig
+from lowlight.enhance.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig
 from lowlight.metrics.quality import psnr_per_image
 from lowlight.ops.gates import exposure_weight
 from lowlight.ops.gates import noise_weight
@@ -61,11 +61,11 @@ def test_mode_must_fit_the_checkpoint(tmp_path: Path) -> None:
 
 def test_exposure_gate_leaves_well_exposed_photos_alone(photo: torch.Tensor) -> None:
     torch.manual_seed(0)
-    enhancer = Enhancer(CurveNet(), EnhancerConfig(gp=GPOptions(k=8), noise_gate=None))
+    enhancer = Enhancer(CurveNet(), EnhancerConfig(gp=GPOptions(k=8)))
     bright = torch.full((1, 3, 16, 16), 0.6)
     dark = torch.full((1, 3, 16, 16), 0.05)
     assert torch.equal(enhancer(bright).image, bright)
-    ungated = Enhancer(CurveNet(), EnhancerConfig(gp=GPOptions(k=8), exposure_gate=None, noise_gate=None))
+    ungated = Enhancer(CurveNet(), EnhancerConfig(gp=GPOptions(k=8), exposure_gate=None))
     with pytest.warns(UserWarning, match="distinct"):
         torch.testing.assert_close(enhancer(dark).image, ungated(dark).image)
     assert exposure_weight(torch.full((2, 3, 4, 4), 0.35), 0.3, 0.4).flatten().tolist() == pytest.approx([0.5, 0.5])
@@ -99,11 +99,8 @@ def test_noise_gate_keeps_the_gp_on_images_too_small_to_measure_noise() -> None:
     torch.manual_seed(0)
     net = CurveNet(width=8, refine_width=4)
     tiny = torch.rand(1, 3, 2, 5) ** 3  # no 3 x 3 residual to read a noise sigma from
+    config = EnhancerConfig(gp=GPOptions(k=4), exposure_gate=None)
     with torch.inference_mode():
-        gated = Enhancer(net, EnhancerConfig(gp=GPOptions(k=4), exposure_gate=None))(tiny, return_std=True)
-        gp_always = Enhancer(net, EnhancerConfig(gp=GPOptions(k=4), exposure_gate=None, noise_gate=None))(tiny)
-    assert EnhancerConfig().noise_gate == DEFAULT_NOISE_GATE and EnhancerConfig(mode="lm").noise_gate is None
-    assert replace(EnhancerConfig(noise_gate=None), mode="cm").noise_gate is None  # only "auto" is resolved
-    with pytest.raises(ValueError, match="noise_gate must be 'auto', None or \\(low, high\\), got 'on'"):
-        EnhancerConfig(noise_gate="on")  # type: ignore[arg-type]
+        gated = Enhancer(net, replace(config, noise_gate=SUGGESTED_NOISE_GATE))(tiny, return_std=True)
+        gp_always = Enhancer(net, config)(tiny)
     assert torch.equal(gated.image, gp_always.image) and gated.std is not None and float(gated.std.max()) > 0

@@ -22,8 +22,6 @@ def large_pair() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _enhancer(**settings: object) -> Enhancer:
-    """The shipped CM with the GP on every image (the noise gate would skip it on these clean ones)."""
-    settings = {"noise_gate": None, **settings}
     return Enhancer.from_checkpoint(EnhancerConfig(gp=GPOptions(k=16), **settings))  # type: ignore[arg-type]
 
 
@@ -126,7 +124,7 @@ def test_with_work_size_shares_the_networks_and_changes_only_the_working_size(
     assert enhancer.with_work_size(0) is enhancer
     smaller = enhancer.with_work_size(96)
     assert smaller.net is enhancer.net and smaller.learned_gp is enhancer.learned_gp
-    assert smaller.config == EnhancerConfig(gp=enhancer.config.gp, work_size=96, noise_gate=None)
+    assert smaller.config == EnhancerConfig(gp=enhancer.config.gp, work_size=96)
     with torch.inference_mode():
         assert torch.equal(smaller(dark).image, _enhancer(work_size=96)(dark).image)
         assert not torch.equal(smaller(dark).image, enhancer(dark).image)

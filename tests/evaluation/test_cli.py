@@ -90,7 +90,7 @@ def test_native_resolution_darkens_the_enlarged_photo(photo_folder: Path, tmp_pa
                                                       protocol: str) -> None:
     out = tmp_path / "native"
     argv = ["--images", str(photo_folder), "--protocol", protocol, "--native", "--upscale", "2", "--out", str(out),
-            "--methods", "dark,cm-full,cm-gp", "--max-images", "1", "--versions", "1", "--time-calls", "1", "--k", "8",
+            "--methods", "dark,cm-full,cm", "--max-images", "1", "--versions", "1", "--time-calls", "1", "--k", "8",
             "--no-progress"]
     assert main(argv) == 0
     stdout = capsys.readouterr().out
@@ -101,8 +101,8 @@ def test_native_resolution_darkens_the_enlarged_photo(photo_folder: Path, tmp_pa
     data = json.loads((out / "results.json").read_text())
     rows = {row["method"]: row for row in data["summary"]}
     # photos this small fit the working size: the default and the full-resolution path agree
-    assert rows["cm-gp k=8"]["psnr"] == pytest.approx(rows["cm-full k=8"]["psnr"], abs=1e-6)
-    assert rows["cm-gp k=8"]["psnr"] > rows["dark"]["psnr"]
+    assert rows["cm k=8"]["psnr"] == pytest.approx(rows["cm-full k=8"]["psnr"], abs=1e-6)
+    assert rows["cm k=8"]["psnr"] > rows["dark"]["psnr"]
 
 
 @pytest.mark.parametrize(

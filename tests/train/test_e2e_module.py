@@ -268,7 +268,7 @@ def test_export_round_trips_through_enhancer_from_checkpoint(tmp_path: Path) -> 
     assert loaded.metadata["gp.parametrisation"] == "relative" and loaded.metadata["note"] == "test"
     # the GP layout comes from the checkpoint (three groups, inputs, target), k and seed from the caller
     requested = GPOptions(k=8, cluster_points=None, inputs="pair", target="patch", seed=0)
-    enhancer = Enhancer.from_checkpoint(EnhancerConfig(mode="cm", gp=requested, noise_gate=None), path)
+    enhancer = Enhancer.from_checkpoint(EnhancerConfig(mode="cm", gp=requested), path)
     assert enhancer.learned_gp is not None
     assert enhancer.config.gp == trained
     lq, _ = _pair(1, 3, 20, 20)
