@@ -34,7 +34,7 @@ GPResolution = Literal["full", "working"]
 GP_RESOLUTIONS: tuple[str, ...] = ("full", "working")
 
 #: the noise gate's sigma thresholds (``--noise-gate``), chosen on the held-out training photos
-#: (README, *The noise gate, chosen on the training side*): protocol A's clean inputs sit at sigma
+#: (README, *The gates, chosen on the training side*): protocol A's clean inputs sit at sigma
 #: 0.0012 (median), 61 % below 0.0015; B's noisy ones at 0.0082, 98 % at or above 0.003. With CM,
 #: clean A inputs gain +0.005 SSIM and +0.025 SIFT F1 without the GP and noisy B inputs keep it.
 #: Not the default: real photos read as clean too, and on the held-out real pairs the GP helps them.
