@@ -3,7 +3,9 @@
 Issue 9 asks for every threshold to be chosen on a split of the training side, never on the
 report set. This scores the shipped enhancer under protocols A and B (PROTOCOL.md) with each
 candidate pair of gates, on a folder of held-out training photos, and prints one table per input
-kind (A dark, B dark, bright): PSNR, SSIM and SIFT F1.
+kind (A dark, B dark, bright): PSNR, SSIM and SIFT F1; with ``--pairs``, also on the held-out real
+exposure-bracket pairs (``val_real``), the other half of the training side: real camera noise is
+what the noise gate has to read.
 
 A gated output is composed from two enhancements of each input, without gates: the CNN's
 reference and the GP's output. At the working size (protocol images are 256 x 256) the enhancer
@@ -36,19 +38,22 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from lowlight.data.brackets import read_pair
 from lowlight.data.sources import DataSourceError, gather_image_paths, split_holdout
 from lowlight.enhance.clustered_gp import GPOptions
 from lowlight.enhance.enhancer import SUGGESTED_NOISE_GATE, Enhancer, EnhancerConfig, keep_neutral
 from lowlight.evaluation.images import ImageSetError, image_set_paths, load_ground_truth
+from lowlight.evaluation.pairs import PairSourceError, pair_paths
 from lowlight.metrics.quality import psnr_per_image, ssim_per_image
-from lowlight.metrics.sift import image_features, sift_score
+from lowlight.metrics.sift import SiftFeatures, image_features, sift_score
 from lowlight.ops.gates import estimate_noise_sigma, exposure_weight, linear_ramp
 from lowlight.protocols import protocol_versions, spread_versions
 
 Gate = tuple[float, float] | None
 
-#: the input kinds the tables are split by
+#: the input kinds the tables are split by (``REAL_PAIRS`` only with pairs)
 INPUT_KINDS = ("A dark", "B dark", "bright")
+REAL_PAIRS = "real pairs"
 
 
 @dataclass(frozen=True)
@@ -123,26 +128,53 @@ def gate_sweep(paths: Sequence[Path], candidates: Sequence[GateCandidate], enhan
             chosen = None if versions is None else spread_versions(protocol, versions)
             for version in protocol_versions(protocol, truth, index, path.name, chosen, include_bright=protocol == "a"):
                 kind = "bright" if version.is_bright else f"{protocol.upper()} dark"
-                lq = version.image
-                with torch.inference_mode():
-                    reference = enhancer.reference(lq).clamp(0.0, 1.0)
-                    gp_output = enhancer(lq).image
-                done: dict[bytes, tuple[float, float, float]] = {}
-                for candidate in candidates:
-                    out = gated_output(lq, reference, gp_output, candidate)
-                    record = scores[kind][candidate]
-                    if version.is_bright and torch.equal(out, lq):
-                        record.unchanged += 1  # PSNR would be infinite: counted, as the bright row does
-                        continue
-                    key = out.numpy().tobytes()  # candidates that agree on this input share metrics
-                    if key not in done:
-                        done[key] = (float(psnr_per_image(out, truth)[0]), float(ssim_per_image(out, truth)[0]),
-                                     sift_score(image_features(out[0]), truth_features).f1)
-                    psnr, ssim, f1 = done[key]
-                    record.psnr.append(psnr)
-                    record.ssim.append(ssim)
-                    record.f1.append(f1)
+                _score_candidates(version.image, truth, truth_features, enhancer, scores[kind], version.is_bright)
     return scores
+
+
+def pair_sweep(pairs: Sequence[tuple[Path, Path]], candidates: Sequence[GateCandidate], enhancer: Enhancer,
+               progress: bool = True) -> dict[GateCandidate, CandidateScores]:
+    """Score every candidate on real (dark, bright) pairs, each at its own resolution.
+
+    Args:
+        pairs: (dark file, bright file), e.g. :func:`lowlight.evaluation.pairs.pair_paths` (``val_real``).
+        enhancer: from :func:`ungated_enhancer`.
+
+    Raises:
+        ValueError: a dark frame is larger than the enhancer's working size (the composition is
+            exact only where the working copy is the image).
+    """
+    scores = {c: CandidateScores() for c in candidates}
+    for dark_path, bright_path in tqdm(pairs, desc="gate sweep, pairs", unit="pair", disable=not progress):
+        lq, gt = read_pair(dark_path, bright_path)  # (3, H, W) each
+        side = enhancer.config.work_size
+        if side and max(lq.shape[-2:]) > side:
+            raise ValueError(f"{dark_path}: {lq.shape[-1]} x {lq.shape[-2]} is larger than the working size {side}; "
+                             "gate_sweep composes gates only where the working copy is the image")
+        _score_candidates(lq[None], gt[None], image_features(gt[None]), enhancer, scores, is_bright=False)
+    return scores
+
+
+def _score_candidates(lq: Tensor, truth: Tensor, truth_features: SiftFeatures, enhancer: Enhancer,
+                      records: dict[GateCandidate, CandidateScores], is_bright: bool) -> None:
+    """Append each candidate's metrics for one input (1, 3, H, W) to ``records``."""
+    with torch.inference_mode():
+        reference = enhancer.reference(lq).clamp(0.0, 1.0)
+        gp_output = enhancer(lq).image
+    done: dict[bytes, tuple[float, float, float]] = {}
+    for candidate, record in records.items():
+        out = gated_output(lq, reference, gp_output, candidate)
+        if is_bright and torch.equal(out, lq):
+            record.unchanged += 1  # PSNR would be infinite: counted, as the bright row does
+            continue
+        key = out.numpy().tobytes()  # candidates that agree on this input share metrics
+        if key not in done:
+            done[key] = (float(psnr_per_image(out, truth)[0]), float(ssim_per_image(out, truth)[0]),
+                         sift_score(image_features(out[0]), truth_features).f1)
+        psnr, ssim, f1 = done[key]
+        record.psnr.append(psnr)
+        record.ssim.append(ssim)
+        record.f1.append(f1)
 
 
 def format_tables(scores: dict[str, dict[GateCandidate, CandidateScores]]) -> str:
@@ -220,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated LOW:HIGH noise sigmas or none (default: none and the shipped one)")
     parser.add_argument("--exposure-gates", default="0.3:0.4",
                         help="comma-separated LOW:HIGH median lumas or none (default: the shipped 0.3:0.4)")
+    parser.add_argument("--pairs", type=Path, default=None,
+                        help="also score real (dark, bright) pairs: an exposure-bracket folder (its held-out "
+                             "val_real scenes) or a folder with low/ and high/")
     parser.add_argument("--k", type=int, default=30, help="cluster centres (default 30)")
     parser.add_argument("--versions", type=int, default=None, help="N versions spread over each protocol's (default all)")
     parser.add_argument("--max-images", type=int, default=None, help="first N photos (sorted by name)")
@@ -242,10 +277,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.threads is not None:
             torch.set_num_threads(args.threads)
         enhancer = ungated_enhancer(args.k, checkpoint=args.checkpoint)
-    except (ValueError, FileNotFoundError, ImageSetError, DataSourceError) as err:
+        pairs = None if args.pairs is None else pair_paths(args.pairs)
+        scores = gate_sweep(paths, candidates, enhancer, args.versions, progress=not args.no_progress)
+        if pairs is not None:
+            scores[REAL_PAIRS] = pair_sweep(pairs, candidates, enhancer, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError, ImageSetError, DataSourceError, PairSourceError) as err:
         print(f"gate_sweep: error: {err}", file=sys.stderr)
         return 2
-    scores = gate_sweep(paths, candidates, enhancer, args.versions, progress=not args.no_progress)
     where = args.images or f"{args.holdout_percent} % held out of the training sources"
     print(f"{len(paths)} photos ({where}), k = {args.k}, "
           f"{'all' if args.versions is None else args.versions} versions per protocol")

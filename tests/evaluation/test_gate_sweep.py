@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from lowlight.archs import CurveNet
 from lowlight.enhance.clustered_gp import GPOptions
 from lowlight.data.sources import split_holdout
+from lowlight.evaluation.pairs import pair_paths
 from lowlight.enhance.enhancer import Enhancer, EnhancerConfig
 from lowlight.evaluation.gate_sweep import (
     GateCandidate,
@@ -16,6 +19,7 @@ from lowlight.evaluation.gate_sweep import (
     gated_output,
     held_out_photos,
     main,
+    pair_sweep,
     parse_gates,
     ungated_enhancer,
 )
@@ -87,3 +91,21 @@ def test_held_out_photos_are_the_training_configs_holdout(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="--holdout-percent must be in \\[1, 100\\), got 0"):
         held_out_photos([], [tmp_path], 0)
     assert main(["--train-coco", str(tmp_path / "none.json"), "--no-progress"]) == 2
+
+
+def test_pair_sweep_scores_real_pairs_and_refuses_frames_above_the_working_size(tmp_path: Path) -> None:
+    write_textured_images(tmp_path / "high", 2, size=(40, 48), seed=5)
+    (tmp_path / "low").mkdir()
+    for path in sorted((tmp_path / "high").iterdir()):
+        bright = np.asarray(Image.open(path), dtype=np.float64) / 255
+        Image.fromarray(np.round(255 * bright ** 3).astype(np.uint8)).save(tmp_path / "low" / path.name)
+    pairs = pair_paths(tmp_path)
+    candidates = [GateCandidate(None, (0.3, 0.4)), GateCandidate((0.0015, 0.003), (0.3, 0.4))]
+    enhancer = ungated_enhancer(k=6)
+    scores = pair_sweep(pairs, candidates, enhancer, progress=False)
+    for record in scores.values():
+        assert len(record.psnr) == 2 and all(psnr > 0 for psnr in record.psnr) and record.unchanged == 0
+    # a clean dark frame skips the GP under the gate: its score is the reference's, not the GP's
+    assert scores[candidates[0]].psnr != scores[candidates[1]].psnr
+    with pytest.raises(ValueError, match="larger than the working size 32"):
+        pair_sweep(pairs, candidates, enhancer.with_work_size(32), progress=False)
