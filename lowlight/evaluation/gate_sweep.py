@@ -80,20 +80,23 @@ class CandidateScores:
     unchanged: int = 0
 
 
-def gated_output(lq: Tensor, reference: Tensor, gp_output: Tensor, candidate: GateCandidate) -> Tensor:
+def gated_output(lq: Tensor, reference: Tensor, gp_output: Tensor, candidate: GateCandidate,
+                 sigma: Tensor | None = None) -> Tensor:
     """What the enhancer with ``candidate``'s gates returns, from its two ungated outputs.
 
     Args:
         lq: (B, 3, H, W) float in [0, 1], the input, no larger than the working size.
         reference: (B, 3, H, W) float in [0, 1], the CM's reference (``Enhancer.reference``, clamped).
         gp_output: (B, 3, H, W) float in [0, 1], the enhancer's output with both gates off.
+        sigma: (B,) ``estimate_noise_sigma(lq)``, when the caller has it (one per input, not per candidate).
 
     Returns:
         (B, 3, H, W) float in [0, 1].
     """
     out = gp_output
     if candidate.noise is not None:
-        out = torch.lerp(reference, gp_output, linear_ramp(estimate_noise_sigma(lq), *candidate.noise))
+        sigma = estimate_noise_sigma(lq) if sigma is None else sigma
+        out = torch.lerp(reference, gp_output, linear_ramp(sigma, *candidate.noise))
     out = out.clamp(0.0, 1.0)
     if candidate.exposure is not None:
         out = torch.lerp(out, lq, exposure_weight(lq, *candidate.exposure))
@@ -118,8 +121,7 @@ def gate_sweep(paths: Sequence[Path], candidates: Sequence[GateCandidate], enhan
     Returns:
         input kind (:data:`INPUT_KINDS`) -> candidate -> scores.
     """
-    if enhancer.config.noise_gate is not None or enhancer.config.exposure_gate is not None:
-        raise ValueError("gate_sweep needs an enhancer with both gates off (ungated_enhancer)")
+    _check_ungated(enhancer)
     scores = {kind: {c: CandidateScores() for c in candidates} for kind in INPUT_KINDS}
     for index, path in enumerate(tqdm(paths, desc="gate sweep", unit="photo", disable=not progress)):
         truth = load_ground_truth(path)
@@ -144,6 +146,7 @@ def pair_sweep(pairs: Sequence[tuple[Path, Path]], candidates: Sequence[GateCand
         ValueError: a dark frame is larger than the enhancer's working size (the composition is
             exact only where the working copy is the image).
     """
+    _check_ungated(enhancer)
     scores = {c: CandidateScores() for c in candidates}
     for dark_path, bright_path in tqdm(pairs, desc="gate sweep, pairs", unit="pair", disable=not progress):
         lq, gt = read_pair(dark_path, bright_path)  # (3, H, W) each
@@ -155,15 +158,21 @@ def pair_sweep(pairs: Sequence[tuple[Path, Path]], candidates: Sequence[GateCand
     return scores
 
 
+def _check_ungated(enhancer: Enhancer) -> None:
+    if enhancer.config.noise_gate is not None or enhancer.config.exposure_gate is not None:
+        raise ValueError("gate_sweep needs an enhancer with both gates off (ungated_enhancer)")
+
+
 def _score_candidates(lq: Tensor, truth: Tensor, truth_features: SiftFeatures, enhancer: Enhancer,
                       records: dict[GateCandidate, CandidateScores], is_bright: bool) -> None:
     """Append each candidate's metrics for one input (1, 3, H, W) to ``records``."""
     with torch.inference_mode():
         reference = enhancer.reference(lq).clamp(0.0, 1.0)
         gp_output = enhancer(lq).image
+    sigma = estimate_noise_sigma(lq)
     done: dict[bytes, tuple[float, float, float]] = {}
     for candidate, record in records.items():
-        out = gated_output(lq, reference, gp_output, candidate)
+        out = gated_output(lq, reference, gp_output, candidate, sigma)
         if is_bright and torch.equal(out, lq):
             record.unchanged += 1  # PSNR would be infinite: counted, as the bright row does
             continue

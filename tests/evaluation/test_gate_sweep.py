@@ -109,3 +109,5 @@ def test_pair_sweep_scores_real_pairs_and_refuses_frames_above_the_working_size(
     assert scores[candidates[0]].psnr != scores[candidates[1]].psnr
     with pytest.raises(ValueError, match="larger than the working size 32"):
         pair_sweep(pairs, candidates, enhancer.with_work_size(32), progress=False)
+    with pytest.raises(ValueError, match="both gates off"):
+        pair_sweep(pairs, candidates, Enhancer.from_checkpoint(EnhancerConfig(gp=GPOptions(k=6))), progress=False)
